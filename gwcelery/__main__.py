@@ -1,0 +1,34 @@
+"""The ``gwcelery`` command: Celery's command line bound to the app.
+
+``gwcelery worker``, ``beat``, ``inspect``, ``call``, ``purge``, ``shell``
+and ``flower`` are Celery's and Flower's own commands with ``-A gwcelery``
+implied; gwcelery adds its own subcommands (``local``, …) beside them.
+"""
+import os
+import sys
+
+__all__ = ('main',)
+
+
+def _subcommands():
+    from .tools.local import local
+    return [local]
+
+
+def main(argv=None):
+    """Run the ``gwcelery`` command line."""
+    from celery.bin.celery import celery
+
+    from . import app
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for command in _subcommands():
+        celery.add_command(command)
+    # Flower reads FLOWER_* variables; command-line options still win.
+    os.environ.setdefault('FLOWER_ADDRESS', str(app.conf.flower_address))
+    os.environ.setdefault('FLOWER_PORT', str(app.conf.flower_port))
+    return celery.main(args=['-A', 'gwcelery', *argv], prog_name='gwcelery')
+
+
+if __name__ == '__main__':
+    main()

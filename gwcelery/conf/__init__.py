@@ -1,0 +1,94 @@
+"""Default configuration.
+
+Every setting is a module attribute with a docstring. The presets
+(:mod:`gwcelery.conf.local`, :mod:`~gwcelery.conf.production`,
+:mod:`~gwcelery.conf.playground`, :mod:`~gwcelery.conf.test`) start from
+these values and change only what differs. To override a setting, write a
+module that imports a preset and assigns new values, and point the
+environment variable ``CELERY_CONFIG_MODULE`` at it::
+
+    # mysite.py
+    from gwcelery.conf.production import *  # noqa: F401,F403
+    eternal_lock_ttl = 20.0
+
+Celery's own environment variables (``CELERY_BROKER_URL``,
+``CELERY_RESULT_BACKEND``) take precedence over the module, as Celery
+users expect.
+"""
+
+# -- Celery settings ---------------------------------------------------------
+
+broker_url = 'redis://127.0.0.1:6379/0'
+"""Message broker. Redis is the only broker gwcelery is tested with; the
+eternal-task locks and the embedded LVAlert transport also live there."""
+
+result_backend = broker_url
+"""Where task results and states live (the same Redis as the broker)."""
+
+task_serializer = 'json'
+"""Serializer for task messages. Kombu's JSON carries :class:`bytes`
+(VOEvent XML, FITS sky maps) as tagged UTF-8 or base64 values, and unlike
+pickle it cannot make a worker run code chosen by whoever can write to the
+broker."""
+
+result_serializer = 'json'
+"""Serializer for task results; see :data:`task_serializer`."""
+
+accept_content = ['json']
+"""Content types a worker accepts. Anything else, pickle in particular, is
+rejected with an error in the worker log and the message is discarded."""
+
+result_accept_content = ['json']
+"""Content types accepted when reading results; see :data:`accept_content`."""
+
+task_default_queue = 'celery'
+"""Queue for tasks that do not name one. The dedicated queues are
+``openmp``, ``superevent``, ``exttrig`` and ``voevent``; a task names its
+queue on its decorator (``@app.task(queue='openmp')``)."""
+
+broker_connection_retry_on_startup = True
+"""Keep retrying the broker at start-up instead of exiting, so a worker
+started before Redis comes up waits for it."""
+
+worker_cancel_long_running_tasks_on_connection_loss = False
+"""Let running tasks (the eternal listeners among them) go on when the
+broker connection drops; their locks expire by themselves if they die."""
+
+worker_proc_alive_timeout = 30.0
+"""Seconds a new pool process may take to start: importing ligo.skymap
+and lalsuite is slow on a busy machine."""
+
+# -- gwcelery settings -------------------------------------------------------
+
+eternal_lock_ttl = 10.0
+"""Seconds an eternal task's lock lives without renewal. The running task
+renews it every third of this time; when the process holding it dies, the
+lock expires after at most this long and beat starts the task elsewhere."""
+
+eternal_resend_interval = 1.0
+"""Seconds between beat's attempts to (re)start each eternal task."""
+
+gracedb_url = 'https://gracedb.ligo.org/api/'
+"""Root of the GraceDb REST API that gwcelery reads from and writes to."""
+
+lvalert_url = 'xmpp://lvalert.cgca.uwm.edu'
+"""LVAlert server. ``xmpp://HOST[:PORT]`` is an XMPP publish-subscribe
+server (production); ``redis://…`` is the embedded transport on Redis."""
+
+flower_address = '127.0.0.1'
+"""Address that ``gwcelery flower`` binds when not given ``--address``:
+loopback, so the console is not exposed to the network by accident."""
+
+flower_port = 5555
+"""Port that ``gwcelery flower`` listens on when not given ``--port``."""
+
+local_state_dir = None
+"""Folder of the local deployment (supervisor configuration, logs, pid
+files, Redis data). ``None`` means ``$XDG_STATE_HOME/gwcelery`` (by default
+``~/.local/state/gwcelery``); the environment variable
+``GWCELERY_STATE_DIR`` overrides both."""
+
+local_worker_concurrency = 8
+"""Pool processes of the general (``celery`` queue) worker of the local
+deployment. Each eternal listener occupies one for good, so this must
+exceed their number."""

@@ -1,0 +1,13 @@
+"""Preset: everything on this machine (the default).
+
+Redis on the loopback interface, and the local stand-ins of GraceDb, the
+LVAlert server and the GCN feed that the local deployment
+(``gwcelery local start``) runs beside the workers.
+"""
+from . import *  # noqa: F401,F403
+
+gracedb_url = 'http://127.0.0.1:8001/api/'
+"""The local GraceDb of the local deployment."""
+
+lvalert_url = 'redis://127.0.0.1:6379/0'
+"""The embedded LVAlert transport on the deployment's own Redis."""

@@ -1,0 +1,268 @@
+"""Eternal tasks: listeners that run exactly once across a deployment.
+
+Built on celery-eternal: beat (re)sends each eternal task every
+:data:`~gwcelery.conf.eternal_resend_interval` seconds, celery-singleton's
+Redis lock keeps beat from queueing a second copy while one exists, and a
+warm shutdown of the worker aborts the running copy so that another worker
+takes over.
+
+celery-singleton's lock never expires, so a worker that is killed (SIGKILL,
+out of memory, power cut) would hold it forever and the listener would never
+run again. Here the lock has a time to live
+(:data:`~gwcelery.conf.eternal_lock_ttl`) and the running task renews it
+from a background thread. The lock is also checked where the task starts,
+not only where it is sent: a copy whose lock belongs to another task id
+exits at once, so a message that sat in a queue while another copy started
+never runs beside it. If the running copy ever loses its lock (its renewals
+could not reach Redis for a whole time to live), it stops itself, because
+another copy may be starting.
+"""
+import logging
+import os
+import signal
+import threading
+import time
+
+import billiard
+from celery import bootsteps
+from celery.contrib.abortable import AbortableAsyncResult
+from celery.utils.log import get_task_logger
+from celery_eternal import EternalTask as _CeleryEternalTask
+from redis.exceptions import RedisError
+
+__all__ = ('EternalTask', 'EternalProcessTask')
+
+log = get_task_logger(__name__)
+
+# Take the lock if it is free or already ours; give it a time to live.
+_CLAIM = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 1
+end
+return 0
+"""
+
+# Extend the lock's life only while we still hold it.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# Delete the lock only if we hold it: never someone else's.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class _AbortEternalTasks(bootsteps.StartStopStep):
+    """Worker step: on warm shutdown, ask the eternal tasks to stop.
+
+    It stops before the pool, so the pool's wait for running tasks ends once
+    the eternal tasks notice the abort. Unlike celery-eternal's own step it
+    leaves ordinary tasks alone.
+    """
+
+    requires = {'celery.worker.components:Pool'}
+
+    def stop(self, worker):
+        for request in list(worker.state.active_requests):
+            if isinstance(request.task, EternalTask):
+                log.info('Asking eternal task %s[%s] to stop',
+                         request.task.name, request.task_id)
+                AbortableAsyncResult(
+                    request.task_id, app=worker.app).abort()
+
+
+class _LockKeeper(threading.Thread):
+    """Renews a task's lock until told to stop; flags the loss of the lock."""
+
+    def __init__(self, task, lock, task_id, ttl):
+        super().__init__(name=f'lock-keeper:{task.name}', daemon=True)
+        self.task = task
+        self.lock = lock
+        self.task_id = task_id
+        self.ttl = ttl
+        self.stopping = threading.Event()
+        self.lost = threading.Event()
+
+    def run(self):
+        interval = self.ttl / 3
+        # The last moment the lock was known to be ours.
+        held_until = time.monotonic() + self.ttl
+        while not self.stopping.wait(interval):
+            try:
+                renewed = self.task._lock_script(
+                    _RENEW, self.lock, self.task_id, self.ttl)
+            except RedisError as e:
+                log.warning('Could not renew lock of %s: %s', self.task.name, e)
+                if time.monotonic() < held_until:
+                    continue
+                renewed = False
+            if not renewed:
+                log.error('Eternal task %s lost its lock; stopping it so that '
+                          'only one copy runs', self.task.name)
+                self.lost.set()
+                return
+            held_until = time.monotonic() + self.ttl
+
+
+class EternalTask(_CeleryEternalTask):
+    """Base class for a task that runs forever, once, somewhere.
+
+    Use it as ``base=EternalTask`` with ``bind=True``; the task body loops
+    until :meth:`is_aborted` turns true, checking it at least every second::
+
+        @app.task(base=EternalTask, bind=True, shared=False)
+        def listen(self):
+            with connect() as conn:
+                while not self.is_aborted():
+                    conn.poll(timeout=0.5)
+
+    The task takes no arguments. Beat starts it within
+    :data:`~gwcelery.conf.eternal_resend_interval` seconds of any worker
+    that consumes its queue being up.
+    """
+
+    abstract = True
+    ignore_result = True
+
+    @classmethod
+    def on_bound(cls, app):
+        # celery-eternal's on_bound schedules every second and installs a
+        # step that aborts all tasks; ours reads the interval from the
+        # configuration and aborts only eternal tasks.
+        app.add_periodic_task(
+            app.conf.eternal_resend_interval, cls, name=cls.name)
+        steps = app.steps['worker']
+        if _AbortEternalTasks not in steps:
+            steps.add(_AbortEternalTasks)
+
+    # -- celery-singleton's lock, with a time to live ---------------------
+
+    @property
+    def lock_expiry(self):
+        """Time to live of the lock taken when the task is sent (seconds)."""
+        return max(1, round(self._get_app().conf.eternal_lock_ttl))
+
+    @property
+    def _lock_ttl_ms(self):
+        return int(self._get_app().conf.eternal_lock_ttl * 1000)
+
+    def _lock_script(self, script, lock, task_id, ttl_ms=0):
+        redis = self.singleton_backend.redis
+        return redis.eval(script, 1, lock, task_id, int(ttl_ms))
+
+    def release_lock(self, task_args=None, task_kwargs=None):
+        lock = self.generate_lock(self.name, task_args, task_kwargs)
+        task_id = self.request.id
+        if task_id is None:
+            return
+        try:
+            self._lock_script(_RELEASE, lock, task_id)
+        except RedisError as e:
+            # It expires by itself within its time to live.
+            log.warning('Could not release lock of %s: %s', self.name, e)
+
+    def is_aborted(self, **kwargs):
+        """True when the task should exit: warm shutdown of its worker, an
+        explicit abort, or the loss of its lock."""
+        keeper = getattr(self._keeper_local, 'keeper', None)
+        if keeper is not None and keeper.lost.is_set():
+            return True
+        return super().is_aborted(**kwargs)
+
+    _keeper_local = threading.local()
+
+    def __call__(self, *args, **kwargs):
+        task_id = self.request.id
+        if task_id is None or self.request.is_eager:
+            return super().__call__(*args, **kwargs)
+        lock = self.generate_lock(self.name, args, kwargs)
+        ttl = self._lock_ttl_ms
+        if not self._lock_script(_CLAIM, lock, task_id, ttl):
+            log.info('%s[%s] is already running elsewhere; this copy exits',
+                     self.name, task_id)
+            return None
+        log.info('Eternal task %s[%s] holds its lock (pid %d)',
+                 self.name, task_id, os.getpid())
+        keeper = _LockKeeper(self, lock, task_id, ttl / 1000)
+        self._keeper_local.keeper = keeper
+        keeper.start()
+        try:
+            return self._execute(*args, **kwargs)
+        finally:
+            keeper.stopping.set()
+            keeper.join()
+            self._keeper_local.keeper = None
+
+    def _execute(self, *args, **kwargs):
+        # Task.__call__ runs the body; subclasses may run it elsewhere.
+        return super().__call__(*args, **kwargs)
+
+    def on_success(self, retval, task_id, args, kwargs):
+        # Release our own lock only (a duplicate that exited at once must not
+        # free the lock of the copy that runs).
+        self.release_lock(task_args=args, task_kwargs=kwargs)
+        self._log_exit(task_id)
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        self.release_lock(task_args=args, task_kwargs=kwargs)
+        self._log_exit(task_id)
+
+    def _log_exit(self, task_id):
+        if self.is_aborted():
+            log.info('Eternal task %s[%s] stopped on request', self.name, task_id)
+        else:
+            log.warning('Eternal task %s[%s] returned; beat will start it '
+                        'again', self.name, task_id)
+
+
+def _run_in_child(task, args, kwargs):
+    # Die with the pool process that supervises us, even on SIGKILL.
+    try:
+        billiard.util.set_pdeathsig(signal.SIGKILL)
+    except OSError:
+        logging.getLogger(__name__).warning('cannot set parent-death signal')
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    task.run(*args, **kwargs)
+
+
+class EternalProcessTask(EternalTask):
+    """An eternal task whose body runs in a child process.
+
+    For bodies that never return and cannot poll :meth:`is_aborted` (pygcn's
+    ``listen``). The task supervises the child: on abort or loss of the lock
+    it sends SIGINT, then SIGKILL after :attr:`stop_timeout` seconds; if the
+    child exits by itself, so does the task, and beat starts it again. The
+    child dies with its parent even when the parent is killed.
+    """
+
+    abstract = True
+    stop_timeout = 5.0
+    poll_interval = 0.2
+
+    def _execute(self, *args, **kwargs):
+        process = billiard.Process(
+            target=_run_in_child, args=(self, args, kwargs),
+            name=f'{self.name}-child', daemon=False)
+        process.start()
+        log.info('Started %s in child process %d', self.name, process.pid)
+        while process.is_alive() and not self.is_aborted():
+            process.join(self.poll_interval)
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGINT)
+            process.join(self.stop_timeout)
+        if process.is_alive():
+            log.warning('Child of %s ignored SIGINT; killing it', self.name)
+            process.kill()
+            process.join()
+        log.info('Child process of %s exited with code %s',
+                 self.name, process.exitcode)

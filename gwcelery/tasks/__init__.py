@@ -1,0 +1,6 @@
+"""Celery tasks, one module per subsystem.
+
+Importing this package registers every task with :data:`gwcelery.app`;
+workers and beat import it through the application's ``include`` list.
+"""
+from . import core  # noqa: F401
