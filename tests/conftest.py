@@ -38,6 +38,10 @@ from gwcelery.deployment import find_redis_server  # noqa: E402
 
 from .waiting import wait_for  # noqa: E402
 
+# Fixtures of each subsystem live in tests/fixtures/<subsystem>.py.
+pytest_plugins = [
+]
+
 
 def require_program(path, what):
     """Skip the test when a program is missing, or fail under CI."""
