@@ -92,3 +92,57 @@ local_worker_concurrency = 8
 """Pool processes of the general (``celery`` queue) worker of the local
 deployment. Each eternal listener occupies one for good, so this must
 exceed their number."""
+
+# -- Superevent manager (gwcelery.tasks.superevents) --------------------------
+
+superevent_far_threshold = 1 / 3600
+"""Events with a false-alarm rate above this (Hz; one per hour) are left
+out of superevents."""
+
+superevent_d_t_start = {'gstlal': 1.0, 'pycbc': 1.0, 'spiir': 1.0,
+                        'mbtaonline': 1.0}
+"""Seconds before a CBC event's time at which its segment starts, by
+pipeline (lower case)."""
+
+superevent_d_t_end = {'gstlal': 1.0, 'pycbc': 1.0, 'spiir': 1.0,
+                      'mbtaonline': 1.0}
+"""Seconds after a CBC event's time at which its segment ends, by pipeline
+(lower case)."""
+
+superevent_default_d_t_start = 1.0
+"""Segment start offset (s) for pipelines without a rule of their own, and
+for burst events lacking the attributes their rule needs."""
+
+superevent_default_d_t_end = 1.0
+"""Segment end offset (s); see :data:`superevent_default_d_t_start`."""
+
+superevent_cwb_duration_factor = 4.0
+"""A cWB event's segment extends this many times its duration
+(``MultiBurst.duration``) either side of its time. (oLIB segments extend
+``quality_mean / frequency_mean`` either side.)"""
+
+superevent_query_d_t_start = 100.0
+"""Seconds before an event's time within which neighbouring superevents
+are looked up."""
+
+superevent_query_d_t_end = 100.0
+"""Seconds after an event's time within which neighbouring superevents
+are looked up."""
+
+superevent_complete_labels = {
+    'cbc': ('PASTRO_READY', 'EMBRIGHT_READY', 'SKYMAP_READY'),
+    'burst': ('SKYMAP_READY',)}
+"""Labels an event needs, by kind, to count as complete; complete events
+are preferred over incomplete ones. A ``label_added`` alert for one of
+these makes the superevent manager re-evaluate the event's superevent."""
+
+preliminary_alert_far_threshold = {'cbc': 1 / (60 * 86400),
+                                   'burst': 1 / (365 * 86400)}
+"""FAR (Hz), after the trials factor, at or below which an event is
+publishable: one per 60 days for CBC, one per year for Burst. Publishable
+events are preferred over the rest."""
+
+preliminary_alert_trials_factor = {'cbc': 5.0, 'burst': 4.0}
+"""Factor the FAR is multiplied by before comparison with
+:data:`preliminary_alert_far_threshold`: the number of searches of each
+kind."""
