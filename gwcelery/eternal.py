@@ -28,11 +28,15 @@ from celery import bootsteps
 from celery.contrib.abortable import AbortableAsyncResult
 from celery.utils.log import get_task_logger
 from celery_eternal import EternalTask as _CeleryEternalTask
+from celery_singleton.backends.redis import RedisBackend
 from redis.exceptions import RedisError
 
 __all__ = ('EternalTask', 'EternalProcessTask')
 
 log = get_task_logger(__name__)
+
+# Lock backends by Redis URL, shared by the eternal tasks of a process.
+_lock_backends = {}
 
 # Take the lock if it is free or already ours; give it a time to live.
 _CLAIM = """
@@ -99,7 +103,7 @@ class _LockKeeper(threading.Thread):
         while not self.stopping.wait(interval):
             try:
                 renewed = self.task._lock_script(
-                    _RENEW, self.lock, self.task_id, self.ttl)
+                    _RENEW, self.lock, self.task_id, self.ttl * 1000)
             except RedisError as e:
                 log.warning('Could not renew lock of %s: %s', self.task.name, e)
                 if time.monotonic() < held_until:
@@ -145,6 +149,20 @@ class EternalTask(_CeleryEternalTask):
             steps.add(_AbortEternalTasks)
 
     # -- celery-singleton's lock, with a time to live ---------------------
+
+    @property
+    def singleton_backend(self):
+        # celery-singleton reads the broker URL from the configuration
+        # mapping, which misses CELERY_RESULT_BACKEND and CELERY_BROKER_URL
+        # from the environment; the Settings attributes honour them.
+        conf = self._get_app().conf
+        url = conf.result_backend
+        if not str(url).startswith(('redis://', 'rediss://', 'unix://')):
+            url = conf.broker_url
+        backend = _lock_backends.get(url)
+        if backend is None:
+            backend = _lock_backends[url] = RedisBackend(url)
+        return backend
 
     @property
     def lock_expiry(self):

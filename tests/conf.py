@@ -6,6 +6,3 @@ The broker and result backend come from ``CELERY_BROKER_URL`` and
 from gwcelery.conf.local import *  # noqa: F401,F403
 
 imports = ('tests.tasks',)
-
-#: Short lock lifetime so that fail-over tests run quickly.
-eternal_lock_ttl = 6.0
