@@ -5,4 +5,4 @@ The broker and result backend come from ``CELERY_BROKER_URL`` and
 """
 from gwcelery.conf.local import *  # noqa: F401,F403
 
-imports = ('tests.tasks',)
+imports = ('tests.tasks', 'tests.dispatch_handlers')
