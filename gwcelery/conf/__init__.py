@@ -146,3 +146,47 @@ preliminary_alert_trials_factor = {'cbc': 5.0, 'burst': 4.0}
 """Factor the FAR is multiplied by before comparison with
 :data:`preliminary_alert_far_threshold`: the number of searches of each
 kind."""
+
+# -- GCN and VOEvents --------------------------------------------------------
+
+gcn_remote_address = ('45.58.43.186:8099', '68.169.57.253:8099')
+"""GCN VOEvent servers that :func:`gwcelery.tasks.gcn.listen` subscribes to,
+as ``'HOST:PORT'`` strings; it tries them in turn when a connection fails
+(these are GCN's public servers, the ones pygcn uses by default)."""
+
+gcn_client_ivorn = 'ivo://gwcelery/listener'
+"""IVORN that the GCN listener gives in its acks and iamalive answers."""
+
+gcn_iamalive_timeout = 150.0
+"""Seconds without any packet from the GCN server after which the listener
+closes the connection and reconnects (servers send iamalive every 60 s)."""
+
+gcn_max_reconnect_timeout = 1024
+"""Longest wait in seconds between the listener's reconnection attempts;
+pygcn starts at 2 s and doubles the wait after each failure."""
+
+vtp_max_packet_size = 1 << 20
+"""Largest VOEvent Transport Protocol packet accepted from the network
+(bytes). GCN notices are a few kB; a longer announced length closes the
+connection before anything is read."""
+
+voevent_broadcaster_address = '127.0.0.1:5341'
+"""``'HOST:PORT'`` where the voevent worker's VOEvent broadcaster listens
+for subscribers (GCN connects to it to receive our notices)."""
+
+voevent_broadcaster_whitelist = ('127.0.0.1',)
+"""Addresses, networks (``'10.0.0.0/8'``) or host names allowed to
+subscribe to the broadcaster; anyone else is disconnected at once."""
+
+voevent_broadcaster_iamalive_interval = 60.0
+"""Seconds between the broadcaster's iamalive messages; a subscriber that
+has not answered one when the next is due is dropped."""
+
+voevent_broadcaster_ack_timeout = 10.0
+"""Seconds :func:`gwcelery.tasks.voevent.send` waits for subscribers' acks,
+and that a subscriber may take to read what is sent to it before it is
+dropped."""
+
+gcn_feed_address = '127.0.0.1:8099'
+"""``'HOST:PORT'`` where ``gwcelery gcn feed``, the local stand-in for GCN,
+serves notices; the ``local`` preset's listener connects there."""

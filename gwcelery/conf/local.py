@@ -11,3 +11,9 @@ gracedb_url = 'http://127.0.0.1:8001/api/'
 
 lvalert_url = 'redis://127.0.0.1:6379/0'
 """The embedded LVAlert transport on the deployment's own Redis."""
+
+gcn_remote_address = ('127.0.0.1:8099',)
+"""The local GCN feed (``gwcelery gcn feed``) of the local deployment."""
+
+gcn_max_reconnect_timeout = 8
+"""The local feed restarts in seconds; there is no server to spare."""

@@ -6,3 +6,9 @@ gracedb_url = 'https://gracedb.ligo.org/api/'
 
 lvalert_url = 'xmpp://lvalert.cgca.uwm.edu'
 """Production LVAlert server."""
+
+voevent_broadcaster_address = '0.0.0.0:5341'
+"""GCN connects from outside, so listen on every interface."""
+
+voevent_broadcaster_whitelist = ('capella2.gsfc.nasa.gov',)
+"""GCN's VOEvent receiver."""

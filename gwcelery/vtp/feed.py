@@ -1,0 +1,139 @@
+"""The local GCN feed: a VTP server for notices queued in Redis.
+
+It stands in for GCN's VOEvent server in the local deployment. It is a
+:class:`~gwcelery.vtp.server.Broadcaster` (any number of listeners, acks,
+iamalive) whose notices come from a Redis list that ``gwcelery gcn replay``
+appends to.
+
+Why a Redis list: the feed is a process of its own, and Redis is already
+the one service every gwcelery process reaches. A list keeps what was queued
+while the feed was down or while no listener was connected, so a replayed
+notice is not lost; it needs no extra port to open and secure. The feed
+takes a notice only once a listener is connected, moves it to a second list
+while sending, and deletes it there once sent (after waiting for acks), so a
+feed killed while sending sends it again when it restarts.
+
+Notices are stored as their raw XML bytes, never pickled.
+"""
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+import redis
+import redis.asyncio
+from lxml import etree
+
+from .parsing import get_ivorn, is_voevent, parse
+from .server import NoSubscribers
+
+__all__ = ('QUEUE_KEY', 'SENDING_KEY', 'check_notice', 'enqueue', 'run')
+
+log = logging.getLogger(__name__)
+
+QUEUE_KEY = 'gwcelery:gcn:feed'
+"""Redis list of notices waiting to be served, oldest first."""
+
+SENDING_KEY = 'gwcelery:gcn:feed:sending'
+"""Redis list holding the notice being served."""
+
+
+def check_notice(payload, max_size):
+    """Parse a notice safely; return its IVORN.
+
+    Raises
+    ------
+    lxml.etree.XMLSyntaxError, ValueError
+        If it is not a VOEvent with an IVORN.
+    """
+    root = parse(payload, max_size)
+    if not is_voevent(root):
+        raise ValueError(f'not a VOEvent (root element {root.tag})')
+    ivorn = get_ivorn(root)
+    if not ivorn:
+        raise ValueError('VOEvent has no ivorn')
+    return ivorn
+
+
+def enqueue(redis_url, payloads):
+    """Append notices to the feed's queue.
+
+    Returns
+    -------
+    int
+        Length of the queue afterwards.
+    """
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return client.rpush(QUEUE_KEY, *payloads)
+    finally:
+        client.close()
+
+
+def _where(url):
+    # Host and port only: a Redis URL may carry a password.
+    parts = urlsplit(url)
+    return f'{parts.hostname}:{parts.port or 6379}'
+
+
+async def _requeue_interrupted(client):
+    # What a previous feed was sending when it stopped goes out first.
+    count = 0
+    while await client.lmove(SENDING_KEY, QUEUE_KEY, 'RIGHT', 'LEFT'):
+        count += 1
+    if count:
+        log.info('Re-queued %d notice(s) that were being sent when the '
+                 'feed last stopped', count)
+
+
+async def _serve_one(client, broadcaster):
+    payload = await client.blmove(QUEUE_KEY, SENDING_KEY, 1, 'LEFT', 'RIGHT')
+    if payload is None:
+        return
+    try:
+        result = await broadcaster.broadcast(payload)
+    except NoSubscribers:
+        # The last listener left between the check and the send.
+        await client.lmove(SENDING_KEY, QUEUE_KEY, 'RIGHT', 'LEFT')
+        return
+    except (etree.XMLSyntaxError, ValueError) as e:
+        log.error('Dropping a queued notice of %d bytes that is not a valid '
+                  'VOEvent: %s', len(payload), e)
+    else:
+        log.info('Served %s to %d listener(s)', result['ivorn'],
+                 len(result['acked']) + len(result['unacked']))
+    await client.lrem(SENDING_KEY, 1, payload)
+
+
+async def run(broadcaster, redis_url, stopping=None):
+    """Serve queued notices until ``stopping`` (an :class:`asyncio.Event`)
+    is set.
+
+    Redis being unreachable is logged and retried; the server keeps
+    answering its listeners meanwhile.
+    """
+    stopping = stopping or asyncio.Event()
+    client = redis.asyncio.Redis.from_url(redis_url)
+    await broadcaster.start()
+    requeued = False
+    try:
+        while not stopping.is_set():
+            waiter = asyncio.ensure_future(broadcaster.wait_for_subscriber())
+            stopper = asyncio.ensure_future(stopping.wait())
+            await asyncio.wait([waiter, stopper],
+                               return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+            if stopping.is_set():
+                break
+            try:
+                if not requeued:
+                    await _requeue_interrupted(client)
+                    requeued = True
+                await _serve_one(client, broadcaster)
+            except redis.RedisError as e:
+                log.error('Cannot reach Redis at %s: %s; retrying in 1 s',
+                          _where(redis_url), e)
+                await asyncio.sleep(1)
+    finally:
+        await broadcaster.stop()
+        await client.aclose()
