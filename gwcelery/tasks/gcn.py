@@ -1,0 +1,173 @@
+"""GCN notices in: the listener and the ``@gcn.handler`` registry.
+
+:func:`listen` is an eternal task that subscribes to the GCN VOEvent servers
+of :data:`~gwcelery.conf.gcn_remote_address` with pygcn's client and hands
+every notice to :data:`handler`, which runs the tasks registered for the
+notice's type::
+
+    from gcn import NoticeType
+    from gwcelery.tasks import gcn
+
+    @gcn.handler(NoticeType.FERMI_GBM_GND_POS, NoticeType.FERMI_GBM_FIN_POS,
+                 queue='exttrig')
+    def handle_fermi(payload):
+        ...  # payload: the notice's raw XML bytes
+
+pygcn's ``listen`` never returns, so it runs in a child process
+(:class:`~gwcelery.eternal.EternalProcessTask`). pygcn parses packets with
+lxml's default parser and allocates whatever length a packet announces;
+in the child, its reader and parser are replaced by the size-limited,
+entity-free ones of :mod:`gwcelery.vtp`, so a hostile or broken server costs
+a reconnection, never memory or an expanded entity.
+"""
+import functools
+import logging
+import time
+
+import gcn as pygcn
+from gcn import NoticeType
+from gcn import voeventclient
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
+
+from .. import app
+from ..eternal import EternalProcessTask
+from ..vtp.framing import recv_packet
+from ..vtp.parsing import get_notice_type, is_voevent, parse
+from ..vtp.server import parse_address
+from .core import DispatchHandler
+
+__all__ = ('handler', 'listen', 'NoticeType')
+
+log = logging.getLogger(__name__)
+
+#: Seconds that the listener keeps retrying to hand a notice to the broker
+#: before it gives up on that notice (pygcn has already acked it).
+DISPATCH_RETRY_TIMEOUT = 60.0
+
+
+class _GCNHandler(DispatchHandler):
+    """Registry of GCN notice handlers, keyed by :class:`gcn.NoticeType`.
+
+    :meth:`dispatch` takes the notice's raw XML bytes; every handler gets
+    them as its one argument.
+    """
+
+    key_name = 'GCN notice type'
+
+    def process_args(self, payload, *args, **kwargs):
+        """Read the notice type from the ``Packet_Type`` parameter.
+
+        The payload is parsed with :func:`gwcelery.vtp.parsing.parse`.
+        A type that :class:`gcn.NoticeType` does not know is returned as a
+        plain int (and finds no handler).
+        """
+        if isinstance(payload, str):
+            payload = payload.encode('utf-8')
+        root = parse(payload, app.conf.vtp_max_packet_size)
+        if not is_voevent(root):
+            raise ValueError(f'not a VOEvent (root element {root.tag})')
+        value = get_notice_type(root)
+        try:
+            key = NoticeType(value)
+        except ValueError:
+            log.warning('Notice %s has type %d, which is not a known GCN '
+                        'notice type', root.get('ivorn'), value)
+            key = value
+        return key, (bytes(payload), *args), kwargs
+
+
+handler = _GCNHandler()
+"""The GCN notice handler registry; use it as a decorator (see above)."""
+
+
+class _Shorten(logging.Filter):
+    """Shortens long log arguments: pygcn logs whole payloads (base64) when
+    they fail to parse, which may be a megabyte."""
+
+    limit = 500
+
+    def filter(self, record):
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                a[:self.limit] + (b'...' if isinstance(a, bytes) else '...')
+                if isinstance(a, (str, bytes)) and len(a) > self.limit else a
+                for a in record.args)
+        return True
+
+
+_pygcn_log = logging.getLogger(__name__ + '.pygcn')
+_pygcn_log.addFilter(_Shorten())
+
+
+def _use_safe_reader(max_size):
+    # pygcn 1.1.3 reads packets with voeventclient._recv_packet and parses
+    # them with the module-level name fromstring; both are swapped here, in
+    # the listener's own process only.
+    for name in ('_recv_packet', 'fromstring'):
+        if not hasattr(voeventclient, name):
+            raise RuntimeError(
+                f'pygcn {pygcn.__version__} has no voeventclient.{name}; '
+                'the safe packet reader cannot be installed')
+    voeventclient._recv_packet = functools.partial(
+        recv_packet, max_size=max_size)
+    voeventclient.fromstring = functools.partial(parse, max_size=max_size)
+
+
+def _dispatch(payload, root):
+    """pygcn's handler: dispatch, retrying while the broker is unreachable.
+
+    pygcn has already acked the notice, so giving up loses it: keep trying
+    for :data:`DISPATCH_RETRY_TIMEOUT` seconds, and log loudly if that fails.
+    """
+    ivorn = root.get('ivorn')
+    log.info('Received GCN notice %s', ivorn)
+    deadline = time.monotonic() + DISPATCH_RETRY_TIMEOUT
+    delay = 0.5
+    while True:
+        try:
+            handler.dispatch(payload)
+            return
+        except (OperationalError, RedisError, OSError) as e:
+            if time.monotonic() + delay > deadline:
+                log.error('Lost GCN notice %s: could not reach the broker '
+                          'for %.0f s (%s)', ivorn, DISPATCH_RETRY_TIMEOUT, e)
+                return
+            log.warning('Could not dispatch GCN notice %s (%s); retrying '
+                        'in %.1f s', ivorn, e, delay)
+            time.sleep(delay)
+            delay = min(2 * delay, 10.0)
+        except Exception:
+            # pygcn would swallow this with a vaguer message.
+            log.exception('Failed to dispatch GCN notice %s', ivorn)
+            return
+
+
+def _addresses(setting):
+    if isinstance(setting, str):
+        setting = [setting]
+    return [parse_address(address) for address in setting]
+
+
+@app.task(base=EternalProcessTask, bind=True, shared=False)
+def listen(self):
+    """Listen for GCN notices and dispatch them to :data:`handler`.
+
+    Runs pygcn's client against :data:`~gwcelery.conf.gcn_remote_address`;
+    it acks each VOEvent, answers iamalive, and reconnects (with back-off up
+    to :data:`~gwcelery.conf.gcn_max_reconnect_timeout`) after a silence of
+    :data:`~gwcelery.conf.gcn_iamalive_timeout` or any error, including a
+    malformed or oversized packet.
+    """
+    conf = app.conf
+    addresses = _addresses(conf.gcn_remote_address)
+    _use_safe_reader(conf.vtp_max_packet_size)
+    log.info('Listening for GCN notices from %s',
+             ', '.join(f'{host}:{port}' for host, port in addresses))
+    pygcn.listen(
+        host=[host for host, _ in addresses],
+        port=[port for _, port in addresses],
+        ivorn=conf.gcn_client_ivorn,
+        iamalive_timeout=conf.gcn_iamalive_timeout,
+        max_reconnect_timeout=conf.gcn_max_reconnect_timeout,
+        handler=_dispatch, log=_pygcn_log)

@@ -1,0 +1,114 @@
+"""VOEvents out: the broadcaster of the voevent worker and :func:`send`.
+
+The worker that consumes the ``voevent`` queue (``gwcelery worker -Q voevent
+-P solo``) runs a :class:`~gwcelery.vtp.server.Broadcaster` in a thread,
+started and stopped with the worker by a worker bootstep; GCN subscribes to
+it. :func:`send` runs in that worker's process, so it reaches the
+broadcaster's live connections; a worker that does not consume ``voevent``
+starts no broadcaster. The subscribers show under ``voevent_broadcaster`` in
+``gwcelery inspect stats``.
+"""
+import logging
+
+from celery import bootsteps
+
+from .. import app
+from ..vtp.server import Broadcaster, BroadcasterThread, NoSubscribers
+
+__all__ = ('send', 'QUEUE')
+
+log = logging.getLogger(__name__)
+
+QUEUE = 'voevent'
+"""The queue whose worker holds the broadcaster."""
+
+#: The broadcaster of this process, if it runs one.
+_broadcaster = None
+
+
+def _make_broadcaster(conf):
+    return Broadcaster(
+        conf.voevent_broadcaster_address,
+        conf.voevent_broadcaster_whitelist,
+        ivorn='ivo://gwcelery/broadcaster',
+        iamalive_interval=conf.voevent_broadcaster_iamalive_interval,
+        ack_timeout=conf.voevent_broadcaster_ack_timeout,
+        write_timeout=conf.voevent_broadcaster_ack_timeout,
+        max_packet_size=conf.vtp_max_packet_size)
+
+
+class BroadcasterStep(bootsteps.StartStopStep):
+    """Worker bootstep: run the VOEvent broadcaster in the voevent worker."""
+
+    label = 'VOEvent broadcaster'
+
+    def __init__(self, worker, **kwargs):
+        self.thread = None
+
+    def include_if(self, worker):
+        selected = worker.app.amqp.queues.consume_from
+        return bool(selected) and QUEUE in selected
+
+    def start(self, worker):
+        global _broadcaster
+        self.thread = BroadcasterThread(_make_broadcaster(worker.app.conf))
+        self.thread.start()
+        _broadcaster = self.thread
+
+    def stop(self, worker):
+        global _broadcaster
+        if self.thread is not None:
+            self.thread.stop()
+            self.thread = None
+            _broadcaster = None
+
+    shutdown = stop
+
+    def info(self, worker):
+        if self.thread is None:
+            return {}
+        return {'voevent_broadcaster': self.thread.info()}
+
+
+app.steps['worker'].add(BroadcasterStep)
+
+
+@app.task(bind=True, queue=QUEUE, shared=False, ignore_result=False,
+          autoretry_for=(NoSubscribers,), retry_backoff=1,
+          retry_backoff_max=60, retry_jitter=False, max_retries=None)
+def send(self, payload):
+    """Broadcast a VOEvent to every subscriber of the broadcaster.
+
+    While nobody is subscribed, the task retries with back-off (1, 2, 4 …
+    up to 60 s between attempts, without limit), so a notice sent during a
+    disconnection goes out on reconnection.
+
+    Parameters
+    ----------
+    payload : bytes
+        The VOEvent XML.
+
+    Returns
+    -------
+    dict
+        ``ivorn``, ``acked`` (subscribers that acked), ``unacked`` and
+        ``ack_latency`` (seconds, per subscriber that acked).
+
+    Raises
+    ------
+    RuntimeError
+        If this process runs no broadcaster (the task must run in the
+        ``voevent`` worker with the solo or threads pool).
+    """
+    if _broadcaster is None:
+        raise RuntimeError(
+            'This process runs no VOEvent broadcaster: voevent.send must run '
+            'in "gwcelery worker -Q voevent -P solo"')
+    if isinstance(payload, str):
+        payload = payload.encode('utf-8')
+    try:
+        return _broadcaster.send(payload)
+    except NoSubscribers:
+        log.warning('No subscriber to send to; retrying (attempt %d)',
+                    self.request.retries + 1)
+        raise
