@@ -4,6 +4,7 @@
 and ``flower`` are Celery's and Flower's own commands with ``-A gwcelery``
 implied; gwcelery adds its own subcommands (``local``, …) beside them.
 """
+import importlib
 import os
 import sys
 
@@ -11,15 +12,25 @@ __all__ = ('main',)
 
 
 def _subcommands():
+    from .tools.gcn import gcn
     from .tools.local import local
-    return [local]
+    return [local, gcn]
 
 
 def main(argv=None):
     """Run the ``gwcelery`` command line."""
     from celery.bin.celery import celery
 
-    from . import app
+    from . import DEFAULT_CONFIG_MODULE, app
+
+    # Celery imports the configuration lazily and would fail later with a
+    # long traceback; check it here and say what is wrong.
+    config = os.environ.get('CELERY_CONFIG_MODULE') or DEFAULT_CONFIG_MODULE
+    try:
+        importlib.import_module(config)
+    except ImportError as e:
+        sys.exit(f'gwcelery: cannot import the configuration module {config!r} '
+                 f'named by CELERY_CONFIG_MODULE: {e}')
 
     argv = list(sys.argv[1:] if argv is None else argv)
     for command in _subcommands():

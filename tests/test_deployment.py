@@ -1,0 +1,131 @@
+"""``gwcelery local start|status|stop``: the whole deployment, for real.
+
+It runs supervisor with every program of :data:`gwcelery.deployment.PROGRAMS`
+and its own Redis (nothing listens at the configured broker address), then
+checks that every worker answers, Flower serves, and ``stop`` leaves no
+process behind.
+"""
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from gwcelery import deployment
+from tests.conftest import ROOT, free_port, require_program
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+QUEUE_WORKERS = {'general', 'openmp', 'superevent', 'exttrig', 'voevent'}
+
+
+def run(args, env, timeout=180):
+    return subprocess.run(
+        [sys.executable, '-m', 'gwcelery', *args], capture_output=True,
+        text=True, cwd=ROOT, env=env, timeout=timeout)
+
+
+@pytest.fixture
+def local_env(tmp_path):
+    """A configuration module whose every address is a free port."""
+    require_program(deployment.find_redis_server(), 'redis-server')
+    broker = f'redis://127.0.0.1:{free_port()}/0'
+    module = tmp_path / 'conf_deployment.py'
+    module.write_text(
+        'from gwcelery.conf.local import *\n'
+        f'broker_url = result_backend = {broker!r}\n'
+        f'flower_port = {free_port()}\n')
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(('CELERY_', 'FLOWER_'))}
+    env.update(CELERY_CONFIG_MODULE='conf_deployment',
+               PYTHONPATH=f'{tmp_path}{os.pathsep}{env["PYTHONPATH"]}',
+               GWCELERY_STATE_DIR=str(tmp_path / 'state'))
+    yield env, broker
+    # Never leave a deployment running, whatever happened above.
+    run(['local', 'stop'], env)
+
+
+def supervisor_pids(state):
+    """Pids that supervisor reports for its programs."""
+    out = subprocess.run(
+        [sys.executable, '-m', 'supervisor.supervisorctl',
+         '-c', str(state / 'supervisord.conf'), 'pid', 'all'],
+        capture_output=True, text=True).stdout
+    return [int(word) for word in out.split() if word.isdigit() and word != '0']
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_start_status_stop(local_env):
+    env, broker = local_env
+    state = Path(env['GWCELERY_STATE_DIR'])
+
+    result = run(['local', 'start'], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'redis' in result.stdout  # nothing listened: it runs its own
+
+    result = run(['local', 'start'], env)
+    assert result.returncode != 0 and 'already running' in result.stderr
+
+    def all_running():
+        status = run(['local', 'status'], env)
+        lines = [line for line in status.stdout.splitlines() if line.strip()]
+        return status.returncode == 0 and lines and all(
+            'RUNNING' in line for line in lines) and status.stdout
+    status = wait_for(all_running, timeout=90, what='every program to run')
+    for name in ['redis', 'beat', 'flower'] + [
+            f'worker-{queue}' for queue in QUEUE_WORKERS]:
+        assert name in status
+        assert (state / 'log' / f'{name}.log').exists()
+
+    # Every queue's worker answers a ping.
+    def workers_answer():
+        out = run(['inspect', 'ping', '--timeout', '2'], env).stdout
+        return all(f'gwcelery-{queue}@' in out for queue in QUEUE_WORKERS)
+    wait_for(workers_answer, timeout=90, interval=1, what='workers to answer')
+
+    flower_port = int(
+        (state.parent / 'conf_deployment.py').read_text()
+        .split('flower_port = ')[1].split()[0])
+    with urllib.request.urlopen(
+            f'http://127.0.0.1:{flower_port}/healthcheck', timeout=10) as r:
+        assert r.status == 200
+
+    pids = supervisor_pids(state)
+    assert len(pids) >= 8
+
+    result = run(['local', 'stop'], env)
+    assert result.returncode == 0, result.stderr
+    wait_for(lambda: not any(alive(pid) for pid in pids), timeout=60,
+             what='every process to exit')
+    status = run(['local', 'status'], env)
+    assert status.returncode == 3 and 'not running' in status.stdout
+
+
+def test_restarts_a_killed_program(local_env):
+    env, broker = local_env
+    state = Path(env['GWCELERY_STATE_DIR'])
+    assert run(['local', 'start'], env).returncode == 0
+
+    def beat_pid():
+        out = subprocess.run(
+            [sys.executable, '-m', 'supervisor.supervisorctl',
+             '-c', str(state / 'supervisord.conf'), 'pid', 'beat'],
+            capture_output=True, text=True).stdout.strip()
+        return int(out) if out.isdigit() and out != '0' else None
+
+    first = wait_for(beat_pid, timeout=60, what='beat to start')
+    os.kill(first, signal.SIGKILL)
+    second = wait_for(lambda: (beat_pid() or first) != first and beat_pid(),
+                      timeout=60, what='supervisor to restart beat')
+    assert alive(second)
