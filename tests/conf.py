@@ -3,6 +3,15 @@
 The broker and result backend come from ``CELERY_BROKER_URL`` and
 ``CELERY_RESULT_BACKEND``, which the ``redis_url`` fixture sets.
 """
+import os
+
 from gwcelery.conf.local import *  # noqa: F401,F403
 
-imports = ('tests.tasks', 'tests.dispatch_handlers')
+imports = ('tests.tasks', 'tests.dispatch_handlers', 'tests.fixtures.gcn')
+
+# GCN tests pass the address of their own feed in the environment; other
+# tests' listeners dial a closed port rather than a local deployment's feed.
+gcn_remote_address = os.environ.get('GWCELERY_TEST_GCN_ADDRESS', '127.0.0.1:9')
+gcn_max_reconnect_timeout = 2
+voevent_broadcaster_address = '127.0.0.1:0'  # any free port; see inspect stats
+voevent_broadcaster_ack_timeout = 3.0
