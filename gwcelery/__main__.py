@@ -14,7 +14,8 @@ __all__ = ('main',)
 def _subcommands():
     from .tools.gcn import gcn
     from .tools.local import local
-    return [local, gcn]
+    from .tools.localgracedb import localgracedb
+    return [local, gcn, localgracedb]
 
 
 def main(argv=None):

@@ -1,0 +1,90 @@
+"""``gwcelery localgracedb``: serve the local GraceDb (:mod:`gwcelery.localgracedb`)."""
+import logging
+import signal
+import sys
+from urllib.parse import urlsplit
+
+import click
+
+from .. import deployment
+
+__all__ = ('localgracedb',)
+
+log = logging.getLogger(__name__)
+
+
+def _default_port():
+    from ..conf import local
+    return urlsplit(local.gracedb_url).port or 8001
+
+
+def _publisher(conf, lvalert_url):
+    """The LVAlert publisher, or ``None`` (logged) if there is none."""
+    if lvalert_url == 'none':
+        log.warning('LVAlert publishing is disabled (--lvalert-url none)')
+        return None
+    try:
+        from ..lvalert.publisher import Publisher
+    except ImportError as e:
+        log.warning('No LVAlert publisher available (%s); changes will not '
+                    'be announced', e)
+        return None
+    if lvalert_url:
+        return Publisher.from_url(lvalert_url)
+    return Publisher.from_conf(conf)
+
+
+@click.command('localgracedb')
+@click.option('--host', default='127.0.0.1', show_default=True,
+              help='Address to bind (loopback by default: there is no '
+                   'authentication).')
+@click.option('--port', type=int, default=None,
+              help='Port to listen on (default: the port of gracedb_url in '
+                   'the local preset, 8001).')
+@click.option('--database', default=None,
+              help='SQLAlchemy database URL (default: an SQLite file '
+                   'localgracedb.sqlite in the local deployment\'s folder).')
+@click.option('--max-upload-size', type=int, default=None,
+              help='Largest request body in bytes (default 64 MiB).')
+@click.option('--threads', type=int, default=8, show_default=True,
+              help='Request-handling threads.')
+@click.option('--lvalert-url', default=None,
+              help='Where to publish LVAlert messages (default: the '
+                   'lvalert_url setting; "none" disables publishing).')
+@click.pass_context
+def localgracedb(ctx, host, port, database, max_upload_size, threads,
+                 lvalert_url):
+    """Serve a local GraceDb: the REST API that ligo-gracedb speaks."""
+    import waitress
+
+    from ..localgracedb.app import DEFAULT_MAX_UPLOAD_BYTES, create_app
+
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr,
+        format='[%(asctime)s: %(levelname)s/%(name)s] %(message)s')
+    conf = ctx.obj.app.conf
+    port = port or _default_port()
+    if database is None:
+        folder = deployment.state_dir(conf)
+        folder.mkdir(parents=True, exist_ok=True)
+        database = f'sqlite:///{folder / "localgracedb.sqlite"}'
+    max_upload_size = max_upload_size or DEFAULT_MAX_UPLOAD_BYTES
+    publisher = _publisher(conf, lvalert_url)
+    app = create_app(database, publisher=publisher,
+                     max_upload_bytes=max_upload_size)
+    # Passwords in database URLs stay out of the log.
+    safe = database.split('@')[-1] if '@' in database else database
+    log.info('Local GraceDb on http://%s:%d/api/ with database %s',
+             host, port, safe)
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads,
+                       max_request_body_size=max_upload_size + 1024 * 1024,
+                       ident='localgracedb')
+    finally:
+        app.extensions['localgracedb'].alerts.close()
+        app.extensions['localgracedb'].db.dispose()
