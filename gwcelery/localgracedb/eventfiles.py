@@ -1,0 +1,261 @@
+"""Reading the files that create events.
+
+========  ===========================================  =====================
+group     file                                         fills
+========  ===========================================  =====================
+CBC/Test  LIGO_LW ``coinc.xml`` (optionally gzipped)   gpstime, far,
+          with ``coinc_inspiral``, ``coinc_event``,    instruments, nevents,
+          ``sngl_inspiral`` tables                     likelihood,
+                                                       CoincInspiral,
+                                                       SingleInspiral
+Burst     LIGO_LW with a ``multi_burst`` table; cWB's  gpstime, far,
+          ASCII trigger file (``key: values`` lines);  instruments,
+          oLIB's JSON                                  MultiBurst or
+                                                       LalInferenceBurst
+External  a GCN VOEvent (Fermi, Swift, INTEGRAL,       gpstime, GRB (ivorn,
+          AGILE, SNEWS, …)                             trigger_id, ra, dec,
+                                                       error_radius, …)
+========  ===========================================  =====================
+
+The kind of file is recognized by its content, so a Test event may be made
+from any of them. Every reader raises :class:`ValueError` with a reason that
+the server returns as a 400 response.
+"""
+import datetime
+import json
+import math
+
+from . import ids, ligolw
+from .xmlsafe import XMLError, parse
+
+__all__ = ('read_event_file', 'utc_to_gps')
+
+_SKIP_COLUMNS = {'process_id', 'event_id', 'coinc_event_id',
+                 'coinc_def_id', 'time_slide_id'}
+
+
+def utc_to_gps(when):
+    """GPS seconds of a naive UTC :class:`datetime.datetime`."""
+    approx = (when - ids._GPS_EPOCH).total_seconds()
+    # Add the leap seconds: the inverse of ids.gps_to_utc.
+    for _ in range(2):
+        back = ids.gps_to_utc(approx)
+        approx += (when - back).total_seconds()
+    return approx
+
+
+def _number(value, what):
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f'{what} is not a number: {value!r}') from None
+    if not math.isfinite(result):
+        raise ValueError(f'{what} is not finite: {value!r}')
+    return result
+
+
+def _from_coinc(tables):
+    coinc = (tables.get('coinc_inspiral') or [None])[0]
+    if coinc is None:
+        raise ValueError('coinc.xml has no coinc_inspiral row')
+    if coinc.get('end_time') is None:
+        raise ValueError('coinc_inspiral has no end_time')
+    gpstime = coinc['end_time'] + 1e-9 * (coinc.get('end_time_ns') or 0)
+    event = (tables.get('coinc_event') or [{}])[0]
+    singles = [{k: v for k, v in row.items() if k not in _SKIP_COLUMNS}
+               for row in tables.get('sngl_inspiral', [])]
+    instruments = coinc.get('ifos') or event.get('instruments') or ','.join(
+        sorted(row.get('ifo') for row in singles if row.get('ifo')))
+    return {
+        'gpstime': gpstime,
+        'far': coinc.get('combined_far'),
+        'instruments': instruments or '',
+        'nevents': event.get('nevents', len(singles)),
+        'likelihood': event.get('likelihood'),
+        'extra_attributes': {
+            'CoincInspiral': {k: v for k, v in coinc.items()
+                              if k not in _SKIP_COLUMNS},
+            'SingleInspiral': singles,
+        },
+    }
+
+
+def _from_multi_burst(tables):
+    burst = tables['multi_burst'][0]
+    peak = burst.get('peak_time') or burst.get('start_time')
+    if peak is None:
+        raise ValueError('multi_burst has neither peak_time nor start_time')
+    ns = burst.get('peak_time_ns' if burst.get('peak_time') is not None
+                   else 'start_time_ns') or 0
+    event = (tables.get('coinc_event') or [{}])[0]
+    return {
+        'gpstime': peak + 1e-9 * ns,
+        'far': burst.get('false_alarm_rate'),
+        'instruments': burst.get('ifos') or event.get('instruments') or '',
+        'nevents': event.get('nevents'),
+        'likelihood': event.get('likelihood'),
+        'extra_attributes': {'MultiBurst': {
+            k: v for k, v in burst.items() if k not in _SKIP_COLUMNS}},
+    }
+
+
+def _from_cwb(text):
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(':')
+        if sep and key.strip():
+            fields[key.strip().lower()] = value.split()
+    if 'time' not in fields or not fields['time']:
+        raise ValueError('cWB trigger file has no "time:" line')
+    ifos = fields.get('ifo', [])
+
+    def first(key, what=None):
+        values = fields.get(key)
+        return _number(values[0], what or key) if values else None
+
+    far = first('far')
+    if far is None and fields.get('rate'):
+        far = first('rate')
+    multi = {
+        'ifos': ','.join(ifos),
+        'start_time': first('start'),
+        'peak_time': first('time'),
+        'duration': first('duration'),
+        'central_freq': first('frequency'),
+        'bandwidth': first('bandwidth'),
+        'snr': first('snr') or first('rho'),
+        'amplitude': first('rho'),
+        'likelihood': first('likelihood'),
+        'false_alarm_rate': far,
+    }
+    return {
+        'gpstime': multi['peak_time'],
+        'far': far,
+        'instruments': multi['ifos'],
+        'nevents': len(ifos) or None,
+        'likelihood': multi['likelihood'],
+        'extra_attributes': {'MultiBurst': multi},
+    }
+
+
+def _from_olib(data):
+    if not isinstance(data, dict):
+        raise ValueError('oLIB event file must be a JSON object')
+    if 'gpstime' not in data:
+        raise ValueError('oLIB event file has no "gpstime"')
+    instruments = data.get('instruments', '')
+    if isinstance(instruments, list):
+        instruments = ','.join(instruments)
+
+    def get(key):
+        return None if data.get(key) is None else _number(data[key], key)
+
+    return {
+        'gpstime': get('gpstime'),
+        'far': get('FAR') if 'FAR' in data else get('far'),
+        'instruments': instruments,
+        'nevents': None,
+        'likelihood': get('likelihood'),
+        'extra_attributes': {'LalInferenceBurst': {
+            'quality_mean': get('quality'),
+            'frequency_mean': get('frequency'),
+            'hrss_mean': get('hrss'),
+            'bci': get('BCI'),
+            'bsn': get('BSN'),
+            'omicron_snr_network': get('Omicron SNR'),
+        }},
+    }
+
+
+def _local(element):
+    return element.tag.rsplit('}', 1)[-1] if isinstance(
+        element.tag, str) else ''
+
+
+def _from_voevent(root):
+    params = {p.get('name'): p.get('value') for p in root.iter()
+              if _local(p) == 'Param'}
+    values = {}
+    for element in root.iter():
+        name = _local(element)
+        if name in ('ISOTime', 'C1', 'C2', 'Error2Radius') and element.text:
+            values.setdefault(name, element.text.strip())
+    if 'ISOTime' not in values:
+        raise ValueError('VOEvent has no ISOTime')
+    try:
+        when = datetime.datetime.fromisoformat(
+            values['ISOTime'].rstrip('Z'))
+    except ValueError:
+        raise ValueError(
+            f'VOEvent ISOTime is not a time: {values["ISOTime"]!r}') from None
+    how = [d.text.strip() for d in root.iter()
+           if _local(d) == 'Description' and d.getparent() is not None
+           and _local(d.getparent()) == 'How' and d.text]
+    grb = {
+        'ivorn': root.get('ivorn', ''),
+        'trigger_id': params.get('TrigID'),
+        'packet_type': params.get('Packet_Type'),
+        'ra': (_number(values['C1'], 'C1') if 'C1' in values else None),
+        'dec': (_number(values['C2'], 'C2') if 'C2' in values else None),
+        'error_radius': (_number(values['Error2Radius'], 'Error2Radius')
+                         if 'Error2Radius' in values else None),
+        'trigger_duration': (_number(params['Trigger_Duration'],
+                                     'Trigger_Duration')
+                             if params.get('Trigger_Duration') else None),
+        'how_description': '; '.join(how),
+    }
+    return {
+        'gpstime': utc_to_gps(when),
+        'far': None,
+        'instruments': '',
+        'nevents': None,
+        'likelihood': None,
+        'extra_attributes': {'GRB': grb},
+    }
+
+
+def read_event_file(data):
+    """Event fields from the content of an uploaded event file.
+
+    Parameters
+    ----------
+    data : bytes
+
+    Returns
+    -------
+    dict
+        ``gpstime``, ``far``, ``instruments``, ``nevents``, ``likelihood``
+        and ``extra_attributes``.
+
+    Raises
+    ------
+    ValueError
+        The file is of no known kind, or lacks what its kind needs.
+    """
+    head = data.lstrip()[:1]
+    if data[:2] == b'\x1f\x8b' or head == b'<':
+        try:
+            if data[:2] == b'\x1f\x8b' or b'<LIGO_LW' in data[:4096]:
+                tables = ligolw.read_tables(data)
+                if tables.get('coinc_inspiral'):
+                    return _from_coinc(tables)
+                if tables.get('multi_burst'):
+                    return _from_multi_burst(tables)
+                raise ValueError('LIGO_LW file has neither a coinc_inspiral '
+                                 'nor a multi_burst table')
+            root = parse(data)
+        except XMLError as e:
+            raise ValueError(str(e)) from None
+        if _local(root) == 'VOEvent':
+            return _from_voevent(root)
+        raise ValueError(f'unknown XML event file (root {_local(root)!r})')
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError:
+        raise ValueError('event file is neither XML nor UTF-8 text') from None
+    if head in (b'{', b'['):
+        try:
+            return _from_olib(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise ValueError(f'malformed JSON event file: {e}') from None
+    return _from_cwb(text)
