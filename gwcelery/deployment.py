@@ -64,6 +64,8 @@ PROGRAMS = [
     _worker('exttrig', 'exttrig', '-c', '1'),
     _worker('voevent', 'voevent', '-P', 'solo'),
     Program('flower', ('flower',), priority=700, stopwaitsecs=10),
+    # The local GraceDb, up before the workers and beat that call it.
+    Program('localgracedb', ('localgracedb',), priority=200, stopwaitsecs=10),
 ]
 
 
