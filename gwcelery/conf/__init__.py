@@ -71,6 +71,22 @@ eternal_resend_interval = 1.0
 gracedb_url = 'https://gracedb.ligo.org/api/'
 """Root of the GraceDb REST API that gwcelery reads from and writes to."""
 
+gracedb_timeout = 60.0
+"""Seconds a GraceDb request may wait to connect or for each read before it
+fails (and is retried); see :mod:`gwcelery.tasks.gracedb`."""
+
+gracedb_max_retries = 10
+"""Times a GraceDb task retries a request that failed for a transient
+reason (connection error, timeout, HTTP 408, 409, 429 or 5xx)."""
+
+gracedb_retry_backoff = 1.0
+"""Seconds before the first retry of a GraceDb task; each further retry
+waits twice as long, up to :data:`gracedb_retry_backoff_max`, with
+random jitter so that many failed tasks do not all come back at once."""
+
+gracedb_retry_backoff_max = 60.0
+"""Longest wait in seconds between retries of a GraceDb task."""
+
 lvalert_url = 'xmpp://lvalert.cgca.uwm.edu'
 """LVAlert server. ``xmpp://HOST[:PORT]`` is an XMPP publish-subscribe
 server (production); ``redis://…`` is the embedded transport on Redis."""
