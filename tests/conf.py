@@ -7,7 +7,14 @@ import os
 
 from gwcelery.conf.local import *  # noqa: F401,F403
 
-imports = ('tests.tasks', 'tests.dispatch_handlers', 'tests.fixtures.gcn')
+imports = ('tests.tasks', 'tests.dispatch_handlers', 'tests.fixtures.gcn',
+           'tests.lvalert_handlers')
+
+# LVAlert tests publish on the test Redis (the embedded transport) unless
+# they name an XMPP server of their own.
+lvalert_url = os.environ.get(
+    'GWCELERY_TEST_LVALERT_URL',
+    os.environ.get('CELERY_BROKER_URL', 'redis://127.0.0.1:6379/0'))
 
 # GCN tests pass the address of their own feed in the environment; other
 # tests' listeners dial a closed port rather than a local deployment's feed.

@@ -91,6 +91,23 @@ lvalert_url = 'xmpp://lvalert.cgca.uwm.edu'
 """LVAlert server. ``xmpp://HOST[:PORT]`` is an XMPP publish-subscribe
 server (production); ``redis://…`` is the embedded transport on Redis."""
 
+lvalert_username = None
+"""XMPP user name for the LVAlert server; ``None`` takes the one of the
+netrc entry (``machine HOST``) of the server's host. Unused by the Redis
+transport."""
+
+lvalert_password = None
+"""XMPP password; ``None`` takes it from the netrc entry of the server's
+host. It is never logged."""
+
+lvalert_max_payload = 1024 * 1024
+"""Largest LVAlert payload (bytes) the listener decodes; larger items are
+logged and dropped. GraceDb's alerts are a few kilobytes."""
+
+lvalert_stream_maxlen = 10000
+"""Embedded (Redis) transport: approximate number of items each node's
+stream keeps. Items trimmed before the listener read them are lost."""
+
 flower_address = '127.0.0.1'
 """Address that ``gwcelery flower`` binds when not given ``--address``:
 loopback, so the console is not exposed to the network by accident."""

@@ -5,3 +5,4 @@ workers and beat import it through the application's ``include`` list.
 """
 from . import core  # noqa: F401
 from . import gcn, voevent  # noqa: F401
+from . import lvalert  # noqa: F401
