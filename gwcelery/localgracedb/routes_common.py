@@ -244,10 +244,9 @@ def create_label(resolve, object_key, name):
     data, alerts = _db().write(tx)
     _publish(alerts)
     if data is None:
-        if request.method == 'PUT':
-            # PUT is idempotent: the label is there, as asked.
-            return get_label(resolve, object_key, name)
-        bad_request(f'{object_key} already has label {name}')
+        # Applying a label twice leaves it applied, so that a client that
+        # retries after a lost response does not get an error.
+        return get_label(resolve, object_key, name)
     return jsonify(data), 201
 
 

@@ -4,5 +4,6 @@ Importing this package registers every task with :data:`gwcelery.app`;
 workers and beat import it through the application's ``include`` list.
 """
 from . import core  # noqa: F401
+from . import gracedb  # noqa: F401
 from . import gcn, voevent  # noqa: F401
 from . import lvalert  # noqa: F401

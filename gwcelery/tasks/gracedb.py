@@ -1,0 +1,325 @@
+"""Celery tasks over the GraceDb REST API.
+
+Every call that gwcelery makes to GraceDb goes through a task here, so that
+it runs on a worker, is retried when GraceDb is briefly unavailable, and can
+be part of a canvas. The tasks call the ``ligo-gracedb`` client, built on
+first use from the :data:`~gwcelery.conf.gracedb_url` setting and kept for
+the life of the process (rebuilt if the setting changes); a plain
+``http://`` URL, such as the local GraceDb's, is used without credentials.
+
+Retries: a request that fails with a connection error, a timeout (see
+:data:`~gwcelery.conf.gracedb_timeout`) or HTTP 408, 409, 429 or 5xx is
+retried up to :data:`~gwcelery.conf.gracedb_max_retries` times, after
+:data:`~gwcelery.conf.gracedb_retry_backoff` seconds, doubling each time up
+to :data:`~gwcelery.conf.gracedb_retry_backoff_max`, with jitter. Any other
+HTTP error (400, 403, 404, …) is final at once and raised as
+:class:`GraceDbError`, whose arguments (status code, reason, address)
+survive the JSON result backend.
+
+The tasks return plain JSON values (dicts and lists, or bytes for
+:func:`download`).
+"""
+import logging
+import random
+import threading
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .. import app
+
+__all__ = ('GraceDbError', 'client', 'is_transient', 'create_event',
+           'replace_event', 'get_event', 'get_events', 'create_superevent',
+           'update_superevent', 'get_superevent', 'get_superevents',
+           'add_event_to_superevent', 'remove_event_from_superevent',
+           'upload', 'download', 'get_log', 'create_label', 'remove_label',
+           'get_labels', 'create_tag', 'remove_tag', 'create_voevent',
+           'get_voevents', 'confirm_as_gw')
+
+log = logging.getLogger(__name__)
+
+#: HTTP status codes worth retrying besides every 5xx.
+TRANSIENT_STATUS = frozenset({408, 409, 429})
+
+
+class GraceDbError(Exception):
+    """GraceDb refused a request for good (an HTTP error not retried).
+
+    Arguments: ``(status_code, reason, url)``.
+    """
+
+    @property
+    def status_code(self):
+        return self.args[0]
+
+    @property
+    def reason(self):
+        return self.args[1]
+
+    @property
+    def url(self):
+        return self.args[2]
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Puts a default timeout on every request: the client sets none, and
+    a request to a hung server would otherwise occupy a worker forever."""
+
+    def __init__(self, timeout, **kwargs):
+        self.timeout = timeout
+        super().__init__(**kwargs)
+
+    def send(self, request, **kwargs):
+        if kwargs.get('timeout') is None:
+            kwargs['timeout'] = self.timeout
+        return super().send(request, **kwargs)
+
+
+_lock = threading.Lock()
+_cache = {}
+
+
+def _build(url, timeout):
+    from ligo.gracedb.rest import GraceDb
+
+    # Never send credentials over unencrypted HTTP.
+    noauth = urlsplit(url).scheme == 'http'
+    gracedb = GraceDb(service_url=url, force_noauth=noauth)
+    for prefix in ('http://', 'https://'):
+        retries = gracedb.get_adapter(prefix + 'x').max_retries
+        gracedb.mount(prefix, _TimeoutAdapter(timeout, max_retries=retries))
+    return gracedb
+
+
+def client():
+    """The process's :class:`ligo.gracedb.rest.GraceDb` client for the
+    configured URL."""
+    key = (app.conf.gracedb_url, float(app.conf.gracedb_timeout))
+    with _lock:
+        if _cache.get('key') != key:
+            old = _cache.get('client')
+            _cache['client'] = _build(*key)
+            _cache['key'] = key
+            if old is not None:
+                old.close()
+        return _cache['client']
+
+
+def _status(error):
+    response = getattr(error, 'response', None)
+    return getattr(response, 'status_code', None)
+
+
+def is_transient(error):
+    """Whether a failed GraceDb call may succeed if repeated."""
+    if isinstance(error, requests.HTTPError):
+        status = _status(error)
+        return status is not None and (
+            status in TRANSIENT_STATUS or status >= 500)
+    return isinstance(error, (requests.ConnectionError, requests.Timeout,
+                              requests.exceptions.ChunkedEncodingError,
+                              requests.exceptions.RetryError,
+                              ConnectionError, TimeoutError))
+
+
+def _reason(error):
+    response = error.response
+    try:
+        return str(response.json().get('detail', response.text))
+    except ValueError:
+        return response.text[:1000]
+
+
+class GraceDbTask(app.Task):
+    """Base class of the tasks: retry transient failures with back-off."""
+
+    def backoff(self, retries):
+        """Seconds before retry number ``retries + 1``."""
+        base = float(app.conf.gracedb_retry_backoff)
+        ceiling = float(app.conf.gracedb_retry_backoff_max)
+        delay = min(ceiling, base * 2 ** retries)
+        return delay * random.uniform(0.5, 1.0)
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as error:
+            retries = self.request.retries or 0
+            if (is_transient(error) and not self.request.is_eager
+                    and retries < app.conf.gracedb_max_retries):
+                countdown = self.backoff(retries)
+                log.warning('%s failed (%s: %s); retry %d of %d in %.1f s',
+                            self.name, type(error).__name__, error,
+                            retries + 1, app.conf.gracedb_max_retries,
+                            countdown)
+                raise self.retry(exc=error, countdown=countdown,
+                                 max_retries=app.conf.gracedb_max_retries)
+            if isinstance(error, requests.HTTPError) and _status(error):
+                raise GraceDbError(_status(error), _reason(error),
+                                   error.response.url) from None
+            raise
+
+
+def _task(**options):
+    return app.task(base=GraceDbTask, shared=False, **options)
+
+
+def _json(response):
+    return response.json() if response.content else None
+
+
+# -- events ------------------------------------------------------------------
+
+@_task()
+def create_event(filecontents, search, pipeline, group, labels=(),
+                 offline=False, filename='initial.data'):
+    """Upload a new event; return its JSON."""
+    return client().create_event(
+        group, pipeline, filename, filecontents=filecontents,
+        search=search, labels=list(labels) or None, offline=offline).json()
+
+
+@_task()
+def replace_event(graceid, payload, filename='initial.data'):
+    """Replace an event's data file; return the event's new JSON."""
+    return client().replace_event(graceid, filename,
+                                  filecontents=payload).json()
+
+
+@_task()
+def get_event(graceid):
+    """An event's JSON."""
+    return client().event(graceid).json()
+
+
+@_task()
+def get_events(query=None, orderby=None, max_results=None):
+    """Events matching a query (see :mod:`gwcelery.localgracedb.query`)."""
+    return list(client().events(query=query, orderby=orderby,
+                                max_results=max_results))
+
+
+# -- superevents -------------------------------------------------------------
+
+@_task()
+def create_superevent(graceid, t0, t_start, t_end, category='production',
+                      events=(), labels=()):
+    """Create a superevent with ``graceid`` preferred; return its JSON."""
+    return client().create_superevent(
+        t_start, t0, t_end, graceid, category=category,
+        events=list(events) or None, labels=list(labels) or None).json()
+
+
+@_task()
+def update_superevent(superevent_id, t_start=None, t_end=None, t_0=None,
+                      preferred_event=None, em_type=None,
+                      time_coinc_far=None, space_coinc_far=None):
+    """Change a superevent; return its new JSON."""
+    return client().update_superevent(
+        superevent_id, t_start=t_start, t_end=t_end, t_0=t_0,
+        preferred_event=preferred_event, em_type=em_type,
+        time_coinc_far=time_coinc_far,
+        space_coinc_far=space_coinc_far).json()
+
+
+@_task()
+def get_superevent(superevent_id):
+    """A superevent's JSON."""
+    return client().superevent(superevent_id).json()
+
+
+@_task()
+def get_superevents(query='', orderby=None, max_results=None):
+    """Superevents matching a query."""
+    return list(client().superevents(query=query, orderby=orderby,
+                                     max_results=max_results))
+
+
+@_task()
+def add_event_to_superevent(superevent_id, graceid):
+    """Add an event to a superevent."""
+    return _json(client().add_event_to_superevent(superevent_id, graceid))
+
+
+@_task()
+def remove_event_from_superevent(superevent_id, graceid):
+    """Remove an event from a superevent."""
+    client().remove_event_from_superevent(superevent_id, graceid)
+
+
+@_task()
+def confirm_as_gw(superevent_id):
+    """Confirm a superevent as a GW; return its new JSON."""
+    return _json(client().confirm_superevent_as_gw(superevent_id))
+
+
+# -- logs, files, labels, tags -------------------------------------------------
+
+@_task()
+def upload(filecontents, filename, graceid, message, tags=()):
+    """Write a log entry, with a file unless ``filecontents`` is ``None``;
+    return the log entry's JSON."""
+    if filecontents is None:
+        filename = None
+    return client().write_log(graceid, message, filename=filename,
+                              filecontents=filecontents,
+                              tag_name=list(tags)).json()
+
+
+@_task()
+def download(filename, graceid):
+    """Content (bytes) of a file, ``name`` (latest) or ``name,N``."""
+    return client().files(graceid, filename).read()
+
+
+@_task()
+def get_log(graceid):
+    """All log entries of an event or superevent."""
+    return client().logs(graceid).json()['log']
+
+
+@_task()
+def create_label(label, graceid):
+    """Apply a label (applying it again is harmless)."""
+    client().write_label(graceid, label)
+
+
+@_task()
+def remove_label(label, graceid):
+    """Remove a label."""
+    client().remove_label(graceid, label)
+
+
+@_task()
+def get_labels(graceid):
+    """Names of the labels of an event or superevent."""
+    return [label['name']
+            for label in client().labels(graceid).json()['labels']]
+
+
+@_task()
+def create_tag(tag, n, graceid):
+    """Tag log entry number ``n``."""
+    client().add_tag(graceid, n, tag)
+
+
+@_task()
+def remove_tag(tag, n, graceid):
+    """Remove a tag from log entry number ``n``."""
+    client().remove_tag(graceid, n, tag)
+
+
+# -- VOEvents ----------------------------------------------------------------
+
+@_task()
+def create_voevent(graceid, voevent_type, **kwargs):
+    """Have GraceDb build a VOEvent; return the VOEvent's JSON (its
+    ``filename`` names the XML file, see :func:`download`)."""
+    return client().create_voevent(graceid, voevent_type, **kwargs).json()
+
+
+@_task()
+def get_voevents(graceid):
+    """The VOEvents of a superevent."""
+    return client().voevents(graceid).json()['voevents']
