@@ -15,7 +15,8 @@ def _subcommands():
     from .tools.gcn import gcn
     from .tools.local import local
     from .tools.localgracedb import localgracedb
-    return [local, gcn, localgracedb]
+    from .tools.lvalert import lvalert
+    return [local, gcn, localgracedb, lvalert]
 
 
 def main(argv=None):
