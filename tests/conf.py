@@ -22,3 +22,8 @@ gcn_remote_address = os.environ.get('GWCELERY_TEST_GCN_ADDRESS', '127.0.0.1:9')
 gcn_max_reconnect_timeout = 2
 voevent_broadcaster_address = '127.0.0.1:0'  # any free port; see inspect stats
 voevent_broadcaster_ack_timeout = 3.0
+
+# The local GraceDb of the gracedb_server fixture, when a test starts one.
+gracedb_url = os.environ.get('GWCELERY_TEST_GRACEDB_URL', gracedb_url)  # noqa: F405
+gracedb_retry_backoff = 0.2
+gracedb_retry_backoff_max = 2.0

@@ -41,6 +41,7 @@ from .waiting import wait_for  # noqa: E402
 # Fixtures of each subsystem live in tests/fixtures/<subsystem>.py.
 pytest_plugins = [
     'tests.fixtures.gcn',
+    'tests.fixtures.gracedb',
 ]
 
 

@@ -29,9 +29,15 @@ def _publisher(conf, lvalert_url):
         log.warning('No LVAlert publisher available (%s); changes will not '
                     'be announced', e)
         return None
-    if lvalert_url:
-        return Publisher.from_url(lvalert_url)
-    return Publisher.from_conf(conf)
+    try:
+        if lvalert_url:
+            return Publisher.from_url(lvalert_url)
+        return Publisher.from_conf(conf)
+    except Exception as e:
+        # Serving without alerts beats not serving at all.
+        log.error('Cannot connect the LVAlert publisher (%s: %s); changes '
+                  'will not be announced', type(e).__name__, e)
+        return None
 
 
 @click.command('localgracedb')
