@@ -6,20 +6,12 @@ copyright = '2026, ' + author
 extensions = [
     'sphinx.ext.autodoc',
     'sphinx.ext.napoleon',
-    'sphinx.ext.intersphinx',
     'sphinx.ext.viewcode',
 ]
 autodoc_member_order = 'bysource'
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
-intersphinx_mapping = {
-    'python': ('https://docs.python.org/3', None),
-    'celery': ('https://docs.celeryq.dev/en/stable/', None),
-}
-# The build must work offline: intersphinx inventories are optional.
-intersphinx_disabled_reftypes = ['*']
-intersphinx_timeout = 1
-suppress_warnings = ['intersphinx.external']
+# No intersphinx: the build must work offline.
 html_theme = 'alabaster'
 exclude_patterns = ['_build']
 nitpicky = False
