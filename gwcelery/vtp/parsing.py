@@ -41,6 +41,10 @@ class UnsafeXMLError(etree.XMLSyntaxError):
 
     def __init__(self, message):
         super().__init__(message, 0, 0, 0, None)
+        self.reason = message
+
+    def __str__(self):
+        return self.reason
 
 
 def parse(payload, max_size=MAX_PACKET_SIZE):

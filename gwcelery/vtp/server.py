@@ -234,15 +234,15 @@ class Broadcaster:
         log.info('%s: subscriber %s connected (%d connected)',
                  self.name, peer.name, len(self.peers))
         peer.write_task = asyncio.create_task(self._write_loop(peer))
-        reason = 'it closed the connection'
+        reason, warn = 'it closed the connection', False
         try:
             await self._read_loop(peer)
         except FramingError as e:
-            reason = str(e)
+            reason, warn = str(e), True
         except OSError as e:
-            reason = f'connection error: {e}'
+            reason, warn = f'connection error: {e}', True
         finally:
-            self._drop(peer, reason, warn=False)
+            self._drop(peer, reason, warn=warn)
 
     async def _read_loop(self, peer):
         loop = asyncio.get_running_loop()
