@@ -7,3 +7,4 @@ from . import core  # noqa: F401
 from . import gracedb  # noqa: F401
 from . import gcn, voevent  # noqa: F401
 from . import lvalert  # noqa: F401
+from . import superevents  # noqa: F401

@@ -14,8 +14,6 @@ ignored.
 """
 import logging
 
-import requests
-
 from .. import app
 from ..superevent_rules import Create, Ignore, Join, Rules
 from . import gracedb, lvalert
@@ -41,16 +39,10 @@ def rules():
     return Rules.from_conf(app.conf)
 
 
-def _retryable(exc):
-    """Whether a GraceDb failure is worth trying again later."""
-    if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
-        return True
-    response = getattr(exc, 'response', None)
-    status = getattr(response, 'status_code', None)
-    return status is not None and (status >= 500 or status in (408, 409, 429))
-
-
 def _status(exc):
+    """HTTP status of a failed GraceDb call, or ``None``."""
+    if isinstance(exc, gracedb.GraceDbError):
+        return exc.status_code
     return getattr(getattr(exc, 'response', None), 'status_code', None)
 
 
@@ -86,7 +78,7 @@ def handle(self, alert):
     try:
         process(graceid)
     except Exception as exc:
-        if _retryable(exc):
+        if gracedb.is_transient(exc):
             delay = min(2 ** self.request.retries, 60)
             log.warning('GraceDb failed while handling %s alert for %s '
                         '(%s); trying again in %d s', alert_type, graceid,
@@ -124,7 +116,7 @@ def process(graceid):
     if isinstance(action, Create):
         superevent_id = gracedb.create_superevent(
             graceid, action.t_0, action.t_start, action.t_end,
-            category=action.category)
+            category=action.category)['superevent_id']
         log.info('Created superevent %s for %s', superevent_id, graceid)
         return superevent_id
     if isinstance(action, Join):
