@@ -25,5 +25,6 @@ voevent_broadcaster_ack_timeout = 3.0
 
 # The local GraceDb of the gracedb_server fixture, when a test starts one.
 gracedb_url = os.environ.get('GWCELERY_TEST_GRACEDB_URL', gracedb_url)  # noqa: F405
+gracedb_max_retries = 4
 gracedb_retry_backoff = 0.2
 gracedb_retry_backoff_max = 2.0
