@@ -62,6 +62,8 @@ def handle(self, alert):
         graceid = alert['uid']
         alert_type = alert['alert_type']
     except (KeyError, TypeError):
+        graceid = alert_type = None
+    if not isinstance(graceid, str) or not isinstance(alert_type, str):
         log.error('Ignoring a malformed alert without uid/alert_type: %.200r',
                   alert)
         return
@@ -76,7 +78,7 @@ def handle(self, alert):
             log.debug('Ignoring label %s on %s', label, graceid)
             return
     try:
-        process(graceid)
+        superevent_id = process(graceid)
     except Exception as exc:
         if gracedb.is_transient(exc):
             delay = min(2 ** self.request.retries, 60)
@@ -84,11 +86,14 @@ def handle(self, alert):
                         '(%s); trying again in %d s', alert_type, graceid,
                         exc, delay)
             raise self.retry(exc=exc, countdown=delay)
-        if _status(exc) == 404:
-            log.error('Dropping %s alert for %s: GraceDb does not know it',
-                      alert_type, graceid)
+        if isinstance(exc, gracedb.GraceDbError):
+            log.error('Dropping %s alert for %s: GraceDb refused a request '
+                      'for good (HTTP %s: %s)', alert_type, graceid,
+                      exc.status_code, exc.reason)
             return
         raise
+    log.info('Handled %s alert for %s: superevent %s', alert_type, graceid,
+             superevent_id or 'none')
 
 
 def process(graceid):
