@@ -11,6 +11,8 @@ redis_client
 start_worker, start_beat
     Factories that start ``gwcelery worker`` / ``gwcelery beat`` as
     subprocesses, wait until they are up and stop them after the test.
+    Using either flushes Redis first (through ``redis_client``), so no
+    message left by an earlier test reaches these processes.
 
 Set ``GWCELERY_TEST_REQUIRE_ALL=1`` (CI does) to turn a missing external
 program into a failure rather than a skip.
@@ -154,7 +156,7 @@ class Service:
 
 
 @pytest.fixture
-def start_worker(redis_url, tmp_path):
+def start_worker(redis_client, tmp_path):
     """``start_worker(name, queues='celery', *options)`` → :class:`Service`."""
     services = []
 
@@ -173,7 +175,7 @@ def start_worker(redis_url, tmp_path):
 
 
 @pytest.fixture
-def start_beat(redis_url, tmp_path):
+def start_beat(redis_client, tmp_path):
     """``start_beat()`` → :class:`Service` running ``gwcelery beat``."""
     services = []
 
