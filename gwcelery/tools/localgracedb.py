@@ -13,7 +13,14 @@ __all__ = ('localgracedb',)
 log = logging.getLogger(__name__)
 
 
-def _default_port():
+def _default_port(conf):
+    """The port that the configuration's workers will call: that of
+    gracedb_url if it is plain HTTP on this machine, else that of the local
+    preset (8001)."""
+    parts = urlsplit(conf.gracedb_url)
+    if parts.scheme == 'http' and parts.hostname in (
+            '127.0.0.1', 'localhost', '::1') and parts.port:
+        return parts.port
     from ..conf import local
     return urlsplit(local.gracedb_url).port or 8001
 
@@ -45,8 +52,9 @@ def _publisher(conf, lvalert_url):
               help='Address to bind (loopback by default: there is no '
                    'authentication).')
 @click.option('--port', type=int, default=None,
-              help='Port to listen on (default: the port of gracedb_url in '
-                   'the local preset, 8001).')
+              help='Port to listen on (default: the port of gracedb_url '
+                   'when that is on this machine, else 8001 as in the local '
+                   'preset).')
 @click.option('--database', default=None,
               help='SQLAlchemy database URL (default: an SQLite file '
                    'localgracedb.sqlite in the local deployment\'s folder).')
@@ -69,7 +77,7 @@ def localgracedb(ctx, host, port, database, max_upload_size, threads,
         level=logging.INFO, stream=sys.stderr,
         format='[%(asctime)s: %(levelname)s/%(name)s] %(message)s')
     conf = ctx.obj.app.conf
-    port = port or _default_port()
+    port = port or _default_port(conf)
     if database is None:
         folder = deployment.state_dir(conf)
         folder.mkdir(parents=True, exist_ok=True)
