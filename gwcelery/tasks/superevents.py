@@ -75,7 +75,8 @@ def handle(self, alert):
         wanted = {name for names in app.conf.superevent_complete_labels.values()
                   for name in names}
         if label not in wanted:
-            log.debug('Ignoring label %s on %s', label, graceid)
+            log.info('Ignoring label %s on %s: not a completeness label',
+                     label, graceid)
             return
     try:
         superevent_id = process(graceid)
