@@ -629,3 +629,54 @@ def test_html_pages(gracedb, gracedb_url):
     index = requests.get(root)
     assert sid in index.text and event['graceid'] in index.text
     assert requests.get(f'{root}events/G999999999/view/').status_code == 404
+
+
+# -- the command and the deployment ---------------------------------------------
+
+def test_command_defaults_and_clean_stop(tmp_path):
+    """Without options: loopback, the configured port, an SQLite file in
+    the deployment's folder; SIGTERM stops it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, free_port
+
+    port = free_port()
+    env = {**os.environ, 'GWCELERY_STATE_DIR': str(tmp_path / 'state'),
+           'GWCELERY_TEST_GRACEDB_URL': f'http://127.0.0.1:{port}/api/'}
+    log = tmp_path / 'server.log'
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'gwcelery', 'localgracedb',
+         '--lvalert-url', 'none'], cwd=ROOT, env=env,
+        stdout=open(log, 'w'), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    try:
+        def serving():
+            assert proc.poll() is None, log.read_text()
+            try:
+                return requests.get(f'http://127.0.0.1:{port}/api/',
+                                    timeout=1).status_code == 200
+            except requests.ConnectionError:
+                return False
+        wait_for(serving, timeout=30, what='the local GraceDb')
+        assert f'Serving on http://127.0.0.1:{port}' in log.read_text()
+        assert (tmp_path / 'state' / 'localgracedb.sqlite').exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_local_deployment_runs_the_server():
+    from gwcelery import deployment
+    program, = [p for p in deployment.PROGRAMS if p.name == 'localgracedb']
+    assert program.args == ('localgracedb',)
+    beat, = [p for p in deployment.PROGRAMS if p.name == 'beat']
+    # After Redis (100), before beat and the workers that call it.
+    assert 100 < program.priority < beat.priority
+    assert all(program.priority < p.priority for p in deployment.PROGRAMS
+               if p.name.startswith('worker-'))
