@@ -16,7 +16,8 @@ The listener is sleek-lvalert's :class:`~sleek_lvalert.LVAlertClient`
   it runs.
 * **Recovery.** At every session start the listener fetches the items the
   server keeps on each node (pubsub item retrieval, the newest
-  ``fetch_max_items``) and delivers those it has not seen, oldest first.
+  ``fetch_max_items``) and delivers those it has not seen, in the order
+  the server lists them (prosody: oldest first).
   Item ids already delivered are remembered in a :class:`SeenItems` store
   (in Redis when the listener runs in gwcelery, so the memory outlives the
   listener process), which also drops duplicates of live notifications.
@@ -273,9 +274,7 @@ class _ListenerClient(_BackoffMixin, LVAlertClient):
                 max_items=self.listener.fetch_max_items)
             items = [(item['id'], _payload_text(item))
                      for item in result['pubsub']['items']]
-            # Servers list items newest first (prosody does); deliver the
-            # oldest first.
-            items.reverse()
+            # Delivered in the server's order: prosody lists oldest first.
             if not seen.has_baseline(node):
                 seen.set_baseline(node, [i for i, _ in items])
                 log.info('LVAlert node %s: %d items already on the server '
