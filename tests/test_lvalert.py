@@ -1,0 +1,296 @@
+"""LVAlert building blocks in this process: decoding, GraceDb filter, URLs,
+credentials, the Redis Streams listener's acknowledgements, the handler
+registry, and ``gwcelery lvalert publish``."""
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from gwcelery import app
+from gwcelery.lvalert import alerts, credentials, redis_streams
+from gwcelery.lvalert.publisher import Publisher
+from gwcelery.lvalert.transports import parse_url
+from gwcelery.tasks import lvalert
+
+from .conftest import ROOT
+from .fixtures.lvalert import DATA, load_sample
+from .waiting import wait_for
+
+API = 'https://gracedb.ligo.org/api/'
+
+
+# -- decoding -----------------------------------------------------------------
+
+def test_decode_sample():
+    raw = (DATA / 'lvalert_event_creation.json').read_bytes()
+    alert = alerts.decode(raw, max_bytes=1 << 20)
+    assert alert['uid'] == 'M394156'
+    assert alert['alert_type'] == 'new'
+
+
+@pytest.mark.parametrize('payload, message', [
+    (b'{"uid": "G1", ', 'not JSON'),
+    ('<entry>not json</entry>', 'not JSON'),
+    ('[1, 2, 3]', 'not an object'),
+    ('"a string"', 'not an object'),
+    (b'\xff\xfe{}', 'not UTF-8'),
+    ('[' * 100000 + ']' * 100000, 'nested too deeply'),
+    (None, 'no payload'),
+    ('{"pad": "' + 'x' * 400000 + '"}', 'exceeds the limit'),
+])
+def test_decode_rejects(payload, message):
+    with pytest.raises(alerts.BadAlert, match=message):
+        alerts.decode(payload, max_bytes=300000)
+
+
+def test_encode_refuses_non_dict_and_nan():
+    with pytest.raises(TypeError):
+        alerts.encode(['not', 'an', 'alert'])
+    with pytest.raises(ValueError):
+        alerts.encode({'far': float('nan')})
+
+
+# -- which GraceDb --------------------------------------------------------------
+
+@pytest.mark.parametrize('link, ours', [
+    ('https://gracedb.ligo.org/api/superevents/S1/', True),
+    ('https://GRACEDB.ligo.org:443/api/events/G1', True),
+    ('https://gracedb-test.ligo.org/api/events/G1', False),
+    ('http://gracedb.ligo.org/api/events/G1', False),
+    ('https://gracedb.ligo.org/apix/events/G1', False),
+    ('https://gracedb.ligo.org:8443/api/events/G1', False),
+    ('https://gracedb.ligo.org:bad/api/', False),
+])
+def test_is_from_links_self(link, ours):
+    assert alerts.is_from({'object': {'links': {'self': link}}}, API) is ours
+    assert alerts.is_from({'object': {'self': link}}, API) is ours
+
+
+def test_samples_are_from_their_gracedb():
+    sample = json.loads(
+        (DATA / 'igwn_alert_superevent_creation.json').read_text())
+    assert not alerts.is_from(sample, API)
+    assert alerts.is_from(sample, 'https://gracedb-dev1.ligo.org/api/')
+    rewritten = load_sample('igwn_alert_superevent_creation.json',
+                            gracedb_url=API)
+    assert alerts.is_from(rewritten, API)
+    # A label alert has no object: nothing says it is foreign.
+    label = json.loads((DATA / 'igwn_alert_superevent_label.json').read_text())
+    assert alerts.self_link(label) is None
+    assert alerts.is_from(label, API)
+
+
+# -- URLs and credentials -----------------------------------------------------
+
+def test_parse_url():
+    xmpp = parse_url('xmpp://alice:s3cret@lvalert.example.org')
+    assert (xmpp.transport, xmpp.host, xmpp.port) == (
+        'xmpp', 'lvalert.example.org', 5222)
+    assert (xmpp.username, xmpp.password) == ('alice', 's3cret')
+    assert 's3cret' not in repr(xmpp) and 's3cret' not in xmpp.redacted
+    local = parse_url('redis://127.0.0.1:6380/2')
+    assert (local.transport, local.port) == ('redis', 6380)
+    assert local.redacted == 'redis://127.0.0.1:6380/2'
+    with pytest.raises(ValueError, match='xmpp://'):
+        parse_url('kafka://broker:9092')
+    with pytest.raises(ValueError, match='no host'):
+        parse_url('xmpp://')
+
+
+def test_credentials_from_netrc(tmp_path, monkeypatch):
+    netrc = tmp_path / 'netrc'
+    netrc.write_text('machine lvalert.example.org login bob password pw1\n')
+    netrc.chmod(0o600)
+    monkeypatch.setenv('NETRC', str(netrc))
+    creds = credentials.lookup('lvalert.example.org')
+    assert (creds.username, creds.password) == ('bob', 'pw1')
+    assert 'pw1' not in repr(creds) and str(netrc) in creds.source
+    # Explicit values win; an explicit other user gets no netrc password.
+    assert credentials.lookup('lvalert.example.org', 'x', 'y').password == 'y'
+    with pytest.raises(RuntimeError, match='No LVAlert password'):
+        credentials.lookup('lvalert.example.org', username='carol')
+    with pytest.raises(RuntimeError, match='machine other.example.org'):
+        credentials.lookup('other.example.org')
+
+
+def test_unreadable_netrc_logs_no_secret(tmp_path, monkeypatch, caplog):
+    netrc = tmp_path / 'netrc'
+    netrc.write_text('machine h login u password topsecret bogus\n')
+    monkeypatch.setenv('NETRC', str(netrc))
+    with pytest.raises(RuntimeError):
+        credentials.lookup('h')
+    assert 'Cannot read netrc file' in caplog.text
+    assert 'topsecret' not in caplog.text
+
+
+# -- the handler registry ------------------------------------------------------
+
+def test_handler_registry_decodes_text():
+    registry = lvalert.LVAlertHandler()
+
+    @registry('cbc_test_only', shared=False)
+    def handle(alert):
+        return alert
+
+    assert registry['cbc_test_only'] == [handle]
+    node, args, kwargs = registry.process_args('cbc_test_only', '{"uid": 1}')
+    assert (node, args, kwargs) == ('cbc_test_only', ({'uid': 1},), {})
+    # Undecodable payloads are dropped by dispatch, not raised.
+    assert registry.dispatch('cbc_test_only', 'not json') is None
+    assert registry.dispatch('no_such_node', {'uid': 1}) is None
+
+
+# -- the Redis Streams transport ----------------------------------------------
+
+def _run_listener(listener, nodes, callback):
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.run,
+                              args=(nodes, callback, stop.is_set))
+    thread.start()
+    wait_for(lambda: listener.ready, timeout=10, what='listener ready')
+    return stop, thread
+
+
+def test_redis_publisher_is_thread_safe(redis_client, redis_url):
+    with Publisher.from_url(redis_url) as publisher:
+        def publish(n):
+            for i in range(50):
+                publisher.publish('threads', {'thread': n, 'i': i})
+        threads = [threading.Thread(target=publish, args=(n,))
+                   for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert publisher.nodes() == ['threads']
+    entries = redis_client.xrange(redis_streams.stream_key('threads'))
+    seen = {(a['thread'], a['i']) for a in (
+        json.loads(fields[b'alert']) for _, fields in entries)}
+    assert seen == {(n, i) for n in range(8) for i in range(50)}
+    with pytest.raises(RuntimeError, match='closed'):
+        publisher.publish('threads', {})
+
+
+def test_redis_listener_retries_until_dispatch_succeeds(redis_client,
+                                                        redis_url):
+    """An entry whose callback raised stays pending and comes back; nothing
+    after it is lost."""
+    calls = []
+
+    def flaky(node, item_id, payload):
+        calls.append(json.loads(payload)['n'])
+        if len(calls) == 1:
+            raise ConnectionError('broker away (simulated in the callback)')
+
+    listener = redis_streams.RedisListener(redis_url, block=0.1)
+    stop, thread = _run_listener(listener, ['flaky'], flaky)
+    try:
+        with Publisher.from_url(redis_url) as publisher:
+            for n in range(3):
+                publisher.publish('flaky', {'n': n})
+        wait_for(lambda: calls[-3:] == [0, 1, 2], timeout=10,
+                 what='the failed entry to come back')
+    finally:
+        stop.set()
+        thread.join(10)
+    assert calls == [0, 0, 1, 2]
+    assert redis_client.xpending(redis_streams.stream_key('flaky'),
+                                 'gwcelery')['pending'] == 0
+
+
+def test_redis_listener_resumes_pending_and_unread(redis_client, redis_url):
+    """A new listener first takes the entries a dead one read without
+    acknowledging, then those published while none ran."""
+    key = redis_streams.stream_key('resume')
+    with Publisher.from_url(redis_url) as publisher:
+        listener = redis_streams.RedisListener(redis_url, block=0.1)
+        got = []
+        stop, thread = _run_listener(listener, ['resume'],
+                                     lambda *a: got.append(a))
+        stop.set()
+        thread.join(10)
+        ids = [publisher.publish('resume', {'n': n}) for n in range(4)]
+        # A listener that died after reading two entries: they are pending.
+        redis_client.xreadgroup('gwcelery', redis_streams.CONSUMER,
+                                {key: '>'}, count=2)
+        assert redis_client.xpending(key, 'gwcelery')['pending'] == 2
+        listener = redis_streams.RedisListener(redis_url, block=0.1)
+        stop, thread = _run_listener(listener, ['resume'],
+                                     lambda *a: got.append(a))
+        wait_for(lambda: len(got) == 4, timeout=10, what='4 entries')
+        stop.set()
+        thread.join(10)
+    assert [item_id for _, item_id, _ in got] == ids
+    assert redis_client.xpending(key, 'gwcelery')['pending'] == 0
+
+
+def test_redis_stream_length_is_bounded(redis_client, redis_url):
+    with Publisher.from_url(redis_url, stream_maxlen=100) as publisher:
+        for n in range(1000):
+            publisher.publish('bounded', {'n': n})
+    length = redis_client.xlen(redis_streams.stream_key('bounded'))
+    assert 100 <= length < 300
+
+
+def test_redis_listener_survives_unreachable_redis(caplog):
+    listener = redis_streams.RedisListener(
+        'redis://127.0.0.1:9/0', block=0.1, max_backoff=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=listener.run, args=(['x'], lambda *a: None, stop.is_set))
+    thread.start()
+    try:
+        wait_for(lambda: caplog.text.count('unreachable') >= 2, timeout=10,
+                 what='two failed attempts')
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+# -- the command line -----------------------------------------------------------
+
+def _cli(*args, env=None, input=None):
+    return subprocess.run(
+        [sys.executable, '-m', 'gwcelery', 'lvalert', *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, input=input)
+
+
+def test_cli_publish(redis_client, redis_url, tmp_path):
+    sample = DATA / 'lvalert_event_creation.json'
+    result = _cli('--url', redis_url, 'publish', 'cbc_gstlal', str(sample))
+    assert result.returncode == 0, result.stderr
+    item_id = result.stdout.strip()
+    entries = redis_client.xrange(redis_streams.stream_key('cbc_gstlal'))
+    assert [e[0].decode() for e in entries] == [item_id]
+    assert json.loads(entries[0][1][b'alert']) == json.loads(
+        sample.read_text())
+    result = _cli('--url', redis_url, 'nodes')
+    assert result.stdout.split() == ['cbc_gstlal']
+
+    bad = tmp_path / 'bad.json'
+    bad.write_text('[1, 2]')
+    result = _cli('--url', redis_url, 'publish', 'cbc_gstlal', str(bad))
+    assert result.returncode != 0 and 'not an object' in result.stderr
+    result = _cli('--url', redis_url, 'publish', '--raw', 'cbc_gstlal',
+                  str(bad))
+    assert result.returncode == 0, result.stderr
+    result = _cli('--url', 'redis://127.0.0.1:9/0', 'publish', 'x',
+                  str(sample))
+    assert result.returncode != 0 and 'publishing failed' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_publisher_from_conf_uses_lvalert_url(redis_client, redis_url):
+    conf = app.conf
+    old = conf.lvalert_url
+    conf.lvalert_url = redis_url
+    try:
+        with Publisher.from_conf(conf) as publisher:
+            publisher.publish('superevent', {'uid': 'S1'})
+    finally:
+        conf.lvalert_url = old
+    assert redis_client.xlen(redis_streams.stream_key('superevent')) == 1
