@@ -221,3 +221,25 @@ def test_is_transient_other_errors():
     assert not gracedb.is_transient(ValueError('bad group'))
     assert not gracedb.is_transient(KeyError('links'))
 
+
+
+def test_task_survives_its_worker_process_being_killed(healthy, worker):
+    import os
+    import signal
+
+    from .waiting import wait_for
+
+    graceid = new_event(1400400000)['graceid']
+    healthy.fail(1, 5.0)  # the first request hangs for 5 s
+    result = gracedb.get_labels.delay(graceid)
+
+    def running_pid():
+        active = app.control.inspect([worker.hostname], timeout=1).active()
+        for task in (active or {}).get(worker.hostname, []):
+            if task['id'] == result.id:
+                return task['worker_pid']
+    pid = wait_for(running_pid, timeout=20, what='the task to run')
+    os.kill(pid, signal.SIGKILL)
+    assert result.get(timeout=TIMEOUT) == []
+    # Run again by another process: the second request went through.
+    assert healthy.failed == 1 and healthy.forwarded >= 1

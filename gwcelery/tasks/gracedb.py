@@ -17,7 +17,9 @@ HTTP error (400, 403, 404, …) is final at once and raised as
 survive the JSON result backend.
 
 The tasks return plain JSON values (dicts and lists, or bytes for
-:func:`download`).
+:func:`download`). They are acknowledged only when they finish, so a task
+whose worker process is killed in the middle of a call is run again by
+another process rather than lost.
 """
 import logging
 import random
@@ -133,6 +135,11 @@ def _reason(error):
 
 class GraceDbTask(app.Task):
     """Base class of the tasks: retry transient failures with back-off."""
+
+    # A worker process that dies in the middle of a call gives the task
+    # back to the queue instead of losing it (at least once, like a retry).
+    acks_late = True
+    reject_on_worker_lost = True
 
     def backoff(self, retries):
         """Seconds before retry number ``retries + 1``."""
