@@ -1,0 +1,83 @@
+"""The local GCN feed (``gwcelery gcn feed``) and ``gwcelery gcn replay``,
+as real processes, with pygcn's client and with the real listener."""
+
+import re
+
+import pytest
+
+from gwcelery.vtp.feed import QUEUE_KEY
+
+from .conftest import free_port
+from .fixtures.gcn import DATA, gcn_env, replay, sha256
+from .waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def listeners_connected(feed, count):
+    return feed.log().count('subscriber 127.0.0.1:') >= count
+
+
+def test_replay_checks_every_file_first(redis_client, tmp_path):
+    bad = tmp_path / 'bad.xml'
+    bad.write_bytes(b'<not-a-voevent/>')
+    result = replay(DATA / 'snews_gcn.xml', bad)
+    assert result.returncode != 0
+    assert 'bad.xml: not a usable notice: not a VOEvent' in result.stderr
+    assert redis_client.llen(QUEUE_KEY) == 0
+
+
+def test_feed_serves_every_listener_with_acks(redis_client, gcn_feed,
+                                             pygcn_client, gcn_samples):
+    port = free_port()
+    feed = gcn_feed(port)
+    # Queued before anyone listens: kept until a listener connects.
+    result = replay(DATA / 'fermi_grb_gcn.xml')
+    assert result.returncode == 0, result.stderr
+    assert 'Queued 1 notice(s)' in result.stdout
+    assert redis_client.llen(QUEUE_KEY) == 1
+    first = pygcn_client(port)
+    received = wait_for(first.received, timeout=20, what='the first listener')
+    assert [r['sha256'] for r in received] == [
+        sha256(gcn_samples['fermi_grb_gcn.xml'])]
+    assert redis_client.llen(QUEUE_KEY) == 0
+
+    second = pygcn_client(port)
+    wait_for(lambda: 'connected (2 connected)' in feed.log(), timeout=20,
+             what='the second listener')
+    assert replay(DATA / 'swift_grb_gcn.xml').returncode == 0
+    for client in (first, second):
+        wait_for(lambda: len(client.received()) == (
+            2 if client is first else 1), what='the Swift notice')
+        assert client.received()[-1]['sha256'] == sha256(
+            gcn_samples['swift_grb_gcn.xml'])
+    wait_for(lambda: re.search(
+        r'BAT_GRB_Pos_1123129-022; acknowledged by 127\.0\.0\.1:\d+, '
+        r'127\.0\.0\.1:\d+\n', feed.log()), what='acks from both')
+    assert 'Served ivo://nasa.gsfc.gcn/SWIFT#BAT_GRB_Pos_1123129-022 to 2 ' \
+        'listener(s)' in feed.log()
+
+
+def test_listener_reconnects_after_the_feed_restarts(
+        redis_client, gcn_feed, start_worker, start_beat, gcn_received,
+        gcn_samples):
+    port = free_port()
+    feed = gcn_feed(port)
+    env = gcn_env(port)
+    start_worker('general', 'celery', '-c', '6', env=env)
+    start_beat(env=env)
+    wait_for(lambda: 'connected (1 connected)' in feed.log(), timeout=30,
+             what='the listener to connect')
+    assert replay(DATA / 'fermi_grb_gcn.xml').returncode == 0
+    wait_for(lambda: [r['handler'] for r in gcn_received()] == ['fermi'],
+             timeout=30, what='the Fermi notice to be handled')
+
+    assert feed.stop() == 0
+    assert 'GCN feed stopped' in feed.log()
+    # Replayed while the feed is down: waits in Redis.
+    assert replay(DATA / 'snews_gcn.xml').returncode == 0
+    feed = gcn_feed(port)
+    # pygcn retries after 2 s here (gcn_max_reconnect_timeout in tests).
+    wait_for(lambda: [r['handler'] for r in gcn_received()] == [
+        'fermi', 'snews'], timeout=30, what='the SNEWS notice after restart')
+    assert gcn_received()[1]['sha256'] == sha256(gcn_samples['snews_gcn.xml'])
