@@ -243,3 +243,25 @@ def test_task_survives_its_worker_process_being_killed(healthy, worker):
     assert result.get(timeout=TIMEOUT) == []
     # Run again by another process: the second request went through.
     assert healthy.failed == 1 and healthy.forwarded >= 1
+
+
+def test_called_as_function_errors_come_at_once(gracedb_url, proxy):
+    """A task called directly (in-process) does not retry; the caller gets
+    a GraceDbError that is_transient classifies."""
+    app.conf.gracedb_url = proxy.url
+    try:
+        proxy.fail(1, 503)
+        with pytest.raises(gracedb.GraceDbError) as info:
+            gracedb.get_event('G1')
+        assert info.value.status_code == 503
+        assert gracedb.is_transient(info.value)
+        # One failed request, not retried; the other was the service root.
+        assert proxy.failed == 1 and proxy.forwarded == 1
+        proxy.fail(0)
+        with pytest.raises(gracedb.GraceDbError) as info:
+            gracedb.get_event('G999999999')
+        assert info.value.status_code == 404
+        assert not gracedb.is_transient(info.value)
+    finally:
+        app.conf.gracedb_url = gracedb_url
+        proxy.fail(0)

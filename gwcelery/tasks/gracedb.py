@@ -113,12 +113,21 @@ def _status(error):
     return getattr(response, 'status_code', None)
 
 
+def _transient_status(status):
+    return status is not None and (status in TRANSIENT_STATUS
+                                   or status >= 500)
+
+
 def is_transient(error):
-    """Whether a failed GraceDb call may succeed if repeated."""
+    """Whether a failed GraceDb call may succeed if repeated.
+
+    True for connection errors, timeouts, and HTTP 408, 409, 429 and 5xx
+    (as :class:`GraceDbError` or as the client's HTTP error).
+    """
+    if isinstance(error, GraceDbError):
+        return _transient_status(error.status_code)
     if isinstance(error, requests.HTTPError):
-        status = _status(error)
-        return status is not None and (
-            status in TRANSIENT_STATUS or status >= 500)
+        return _transient_status(_status(error))
     return isinstance(error, (requests.ConnectionError, requests.Timeout,
                               requests.exceptions.ChunkedEncodingError,
                               requests.exceptions.RetryError,
@@ -152,8 +161,12 @@ class GraceDbTask(app.Task):
         try:
             return super().__call__(*args, **kwargs)
         except Exception as error:
-            retries = self.request.retries or 0
-            if (is_transient(error) and not self.request.is_eager
+            request = self.request
+            retries = request.retries or 0
+            # Called as a function (not through a worker), the caller
+            # decides what to do: it gets the error at once.
+            if (is_transient(error) and not request.called_directly
+                    and not request.is_eager
                     and retries < app.conf.gracedb_max_retries):
                 countdown = self.backoff(retries)
                 log.warning('%s failed (%s: %s); retry %d of %d in %.1f s',
