@@ -680,3 +680,28 @@ def test_local_deployment_runs_the_server():
     assert 100 < program.priority < beat.priority
     assert all(program.priority < p.priority for p in deployment.PROGRAMS
                if p.name.startswith('worker-'))
+
+
+def test_hung_lvalert_server_does_not_delay_responses(start_gracedb,
+                                                      redis_client):
+    import socket
+    import time
+
+    from ligo.gracedb.rest import GraceDb
+
+    # Accepts connections, never answers: every publication hangs.
+    hung = socket.socket()
+    hung.bind(('127.0.0.1', 0))
+    hung.listen(16)
+    try:
+        server = start_gracedb(
+            lvalert_url=f'redis://127.0.0.1:{hung.getsockname()[1]}/0')
+        client = GraceDb(service_url=server.url, force_noauth=True)
+        start = time.monotonic()
+        graceids = [client.create_event(
+            'CBC', 'gstlal', 'coinc.xml', filecontents=COINC
+        ).json()['graceid'] for _ in range(3)]
+        assert time.monotonic() - start < 5
+        assert client.event(graceids[-1]).json()['graceid'] == graceids[-1]
+    finally:
+        hung.close()

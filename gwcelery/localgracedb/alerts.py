@@ -9,11 +9,15 @@ event, the log entry, the label, …) and ``object`` the whole event or
 superevent after the change.
 
 Messages are sent after the change's transaction has committed, so a
-listener that reacts by reading the object sees the change. A failure to
-publish is logged and does not fail the request: the change is already
-stored and the client has a right to know that.
+listener that reacts by reading the object sees the change. They are
+handed to one background thread that publishes them in order, so that a
+slow or hung LVAlert server delays alerts, never HTTP responses. A failure
+to publish is logged and does not fail the request: the change is already
+stored and the client has a right to know that. On shutdown the thread
+gets a few seconds to send what is queued.
 """
 import logging
+import queue
 import threading
 
 __all__ = ('AlertSender', 'event_node', 'superevent_node')
@@ -35,7 +39,8 @@ def superevent_node(category):
 
 
 class AlertSender:
-    """Publishes alert messages through a publisher.
+    """Publishes alert messages through a publisher, in order, from a
+    background thread.
 
     Parameters
     ----------
@@ -43,39 +48,73 @@ class AlertSender:
         Anything with ``publish(node, message)`` (such as
         :class:`gwcelery.lvalert.publisher.Publisher`), or ``None`` to
         only log messages at debug level.
+    max_queued : int
+        Messages waiting beyond this are dropped, with an error logged
+        (the server's memory is not the place to wait for a dead server).
     """
 
-    def __init__(self, publisher=None):
+    def __init__(self, publisher=None, max_queued=100000):
         self.publisher = publisher
-        self._lock = threading.Lock()
         self.sent = 0
         self.failed = 0
+        self._queue = queue.Queue(max_queued)
+        self._thread = None
+        if publisher is not None:
+            self._thread = threading.Thread(
+                target=self._run, name='lvalert-publisher', daemon=True)
+            self._thread.start()
 
     def send(self, node, uid, alert_type, data, obj):
-        """Publish one message; log, never raise, on failure."""
+        """Queue one message for publication; never raises."""
         message = {'uid': uid, 'alert_type': alert_type, 'data': data,
                    'object': obj}
         if self.publisher is None:
             log.debug('No LVAlert publisher: not sending %s %s on %s',
                       alert_type, uid, node)
             return
-        # Publishers need not be thread-safe; the server's threads share one.
-        with self._lock:
+        try:
+            self._queue.put_nowait((node, message))
+        except queue.Full:
+            self.failed += 1
+            log.error('LVAlert queue full: dropping %s alert for %s on %s',
+                      alert_type, uid, node)
+
+    def send_all(self, alerts):
+        """Queue ``(node, uid, alert_type, data, object)`` tuples."""
+        for alert in alerts:
+            self.send(*alert)
+
+    def _run(self):
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            node, message = item
             try:
                 self.publisher.publish(node, message)
                 self.sent += 1
             except Exception as e:
                 self.failed += 1
                 log.error('Could not publish LVAlert %s for %s on node %s: '
-                          '%s: %s', alert_type, uid, node,
-                          type(e).__name__, e)
+                          '%s: %s', message['alert_type'], message['uid'],
+                          node, type(e).__name__, e)
 
-    def send_all(self, alerts):
-        """Publish ``(node, uid, alert_type, data, object)`` tuples."""
-        for alert in alerts:
-            self.send(*alert)
+    def pending(self):
+        """Messages queued and not yet handed to the publisher."""
+        return self._queue.qsize()
 
-    def close(self):
+    def close(self, timeout=5.0):
+        """Send what is queued (for at most ``timeout`` seconds), then
+        close the publisher."""
+        if self._thread is not None:
+            try:
+                self._queue.put(None, timeout=timeout)
+            except queue.Full:
+                pass
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error('Closing with %d LVAlert messages unsent',
+                          self.pending())
         if self.publisher is not None:
             try:
                 self.publisher.close()
