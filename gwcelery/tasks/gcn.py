@@ -27,8 +27,6 @@ import time
 import gcn as pygcn
 from gcn import NoticeType
 from gcn import voeventclient
-from kombu.exceptions import OperationalError
-from redis.exceptions import RedisError
 
 from .. import app
 from ..eternal import EternalProcessTask
@@ -119,6 +117,9 @@ def _dispatch(payload, root):
 
     pygcn has already acked the notice, so giving up loses it: keep trying
     for :data:`DISPATCH_RETRY_TIMEOUT` seconds, and log loudly if that fails.
+    (:meth:`~gwcelery.tasks.core.DispatchHandler.dispatch` logs and drops
+    undecodable payloads itself, so what it raises is a failure to reach
+    the broker or the result backend.)
     """
     ivorn = root.get('ivorn')
     log.info('Received GCN notice %s', ivorn)
@@ -128,19 +129,15 @@ def _dispatch(payload, root):
         try:
             handler.dispatch(payload)
             return
-        except (OperationalError, RedisError, OSError) as e:
+        except Exception as e:
             if time.monotonic() + delay > deadline:
-                log.error('Lost GCN notice %s: could not reach the broker '
-                          'for %.0f s (%s)', ivorn, DISPATCH_RETRY_TIMEOUT, e)
+                log.error('Lost GCN notice %s: could not dispatch it for '
+                          '%.0f s: %r', ivorn, DISPATCH_RETRY_TIMEOUT, e)
                 return
-            log.warning('Could not dispatch GCN notice %s (%s); retrying '
+            log.warning('Could not dispatch GCN notice %s (%r); retrying '
                         'in %.1f s', ivorn, e, delay)
             time.sleep(delay)
             delay = min(2 * delay, 10.0)
-        except Exception:
-            # pygcn would swallow this with a vaguer message.
-            log.exception('Failed to dispatch GCN notice %s', ivorn)
-            return
 
 
 def _addresses(setting):
