@@ -66,6 +66,9 @@ PROGRAMS = [
     Program('flower', ('flower',), priority=700, stopwaitsecs=10),
     # The local GraceDb, up before the workers and beat that call it.
     Program('localgracedb', ('localgracedb',), priority=200, stopwaitsecs=10),
+    # The local GCN feed (gcn_feed_address), which the GCN listener of the
+    # local preset connects to.
+    Program('gcn-feed', ('gcn', 'feed'), priority=200, stopwaitsecs=10),
 ]
 
 
