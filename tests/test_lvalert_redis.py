@@ -44,7 +44,7 @@ def test_samples_reach_handlers_and_bad_input_is_survived(
     publisher.publish_raw('cbc_gstlal', '[1, 2, 3]')
     publisher.publish_raw('superevent', '{"pad": "' + 'x' * (2 << 20) + '"}')
     publisher.publish('superevent', foreign)
-    publisher.publish('burst_cwb', {'uid': 'G-unsubscribed'})
+    publisher.publish('test_nobody_handles_this', {'uid': 'G-unsubscribed'})
     publisher.publish('cbc_gstlal', event)
     publisher.publish('test_gstlal', log_alert)
     publisher.publish('superevent', superevent)

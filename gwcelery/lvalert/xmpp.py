@@ -69,7 +69,7 @@ def _configure(client, server, max_backoff):
     client.enable_starttls = not loopback
     client.enable_plaintext = loopback
     # Only on loopback: SCRAM without TLS exposes nothing on the network.
-    client['feature_mechanisms'].unencrypted_scram = loopback
+    client.plugin['feature_mechanisms'].unencrypted_scram = loopback
     client.max_backoff = max_backoff
 
 
@@ -256,7 +256,7 @@ class _ListenerClient(_BackoffMixin, LVAlertClient):
             if node in current:
                 continue
             try:
-                await self['xep_0060'].subscribe(self._pubsub_server, node)
+                await self.plugin['xep_0060'].subscribe(self._pubsub_server, node)
                 log.info('Subscribed to LVAlert node %s', node)
             except IqError as e:
                 self.missing.add(node)
@@ -269,7 +269,7 @@ class _ListenerClient(_BackoffMixin, LVAlertClient):
         for node in self.nodes:
             if node in self.missing:
                 continue
-            result = await self['xep_0060'].get_items(
+            result = await self.plugin['xep_0060'].get_items(
                 self._pubsub_server, node,
                 max_items=self.listener.fetch_max_items)
             items = [(item['id'], _payload_text(item))
@@ -503,7 +503,7 @@ class XMPPPublisher:
     async def _create(self, node):
         await self._online()
         try:
-            await self._client['xep_0060'].create_node(
+            await self._client.plugin['xep_0060'].create_node(
                 self._client.pubsub, node, timeout=self.timeout)
             log.info('Created LVAlert node %s', node)
         except IqError as e:
@@ -521,7 +521,7 @@ class XMPPPublisher:
         for attempt in range(2):
             await self._online()
             try:
-                await client['xep_0060'].publish(
+                await client.plugin['xep_0060'].publish(
                     client.pubsub, node, id=item_id, payload=entry,
                     timeout=self.timeout)
                 return item_id
@@ -542,7 +542,7 @@ class XMPPPublisher:
 
     async def _nodes(self):
         await self._online()
-        result = await self._client['xep_0060'].get_nodes(
+        result = await self._client.plugin['xep_0060'].get_nodes(
             self._client.pubsub, timeout=self.timeout)
         return sorted(node for _, node, _ in result['disco_items']['items'])
 
