@@ -232,6 +232,11 @@ def test_labels(gracedb, redis_client):
     with pytest.raises(HTTPError) as info:
         gracedb.remove_label(graceid, 'DQV')
     assert info.value.status_code == 404
+    # A log entry may apply a label too.
+    gracedb.write_log(graceid, 'vetted', label='ADVOK')
+    assert gracedb.event(graceid).json()['labels'] == ['EM_READY', 'ADVOK']
+    wait_alert(redis_client, 'cbc_gstlal', uid=graceid,
+               alert_type='label_added', data={'name': 'ADVOK'})
 
 
 def test_event_search(gracedb):
@@ -620,7 +625,10 @@ def test_html_pages(gracedb, gracedb_url):
     assert page.status_code == 200 and sid in page.text
     image = f'{gracedb_url}superevents/{sid}/files/skymap.png,0'
     assert f'<img src="{image}"' in page.text
-    assert requests.get(image).content == PNG
+    download = requests.get(image)
+    assert download.content == PNG
+    assert download.headers['Content-Type'] == 'image/png'
+    assert download.headers['Content-Security-Policy'] == 'sandbox'
     assert '<script>alert(1)</script>' not in page.text
     assert '&lt;script&gt;' in page.text
     page = requests.get(f'{root}events/{event["graceid"]}/view/')

@@ -238,8 +238,9 @@ def create_label(resolve, object_key, name):
             return None, []
         data = serialize.label_json(label, target.base(api),
                                     target.is_superevent)
+        # As GraceDb's label alerts: data is just the label's name.
         return data, [target.alert(session, api, 'label_added',
-                                   {'name': name, **data})]
+                                   {'name': name})]
 
     data, alerts = _db().write(tx)
     _publish(alerts)
@@ -413,5 +414,9 @@ def download_file(resolve, object_key, filename):
                                    f'{filename}')
         content = record.content
     mimetype = mimetypes.guess_type(name)[0] or 'application/octet-stream'
+    # Uploaded files are anyone's content: a browser must not run an
+    # uploaded HTML page's scripts with this server's origin.
     return Response(content, mimetype=mimetype, headers={
-        'Content-Disposition': f'inline; filename="{name}"'})
+        'Content-Disposition': f'inline; filename="{name}"',
+        'Content-Security-Policy': 'sandbox',
+        'X-Content-Type-Options': 'nosniff'})
