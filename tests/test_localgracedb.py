@@ -157,6 +157,27 @@ def test_create_external_event_from_gcn_notice(gracedb, redis_client):
     wait_alert(redis_client, 'external_fermi', uid=event['graceid'])
 
 
+def test_external_event_search_by_trigger_id_and_em_events(gracedb):
+    first = gracedb.create_event('External', 'Swift', 'swift.xml',
+                                 search='GRB', filecontents=(
+                                     DATA / 'gcn' / 'swift_grb_gcn.xml'
+                                 ).read_bytes()).json()
+    query = 'group: External pipeline: Swift grbevent.trigger_id = "1123129"'
+    assert first['graceid'] in [e['graceid'] for e in gracedb.events(query)]
+    assert not list(gracedb.events(
+        'group: External grbevent.trigger_id = "999"'))
+    # External events join superevents as em_events.
+    gps = fresh_time()
+    event = create_cbc(gracedb, gps)
+    sid = gracedb.create_superevent(gps - 1, gps, gps + 1,
+                                    event['graceid']).json()[
+                                        'superevent_id']
+    gracedb.add_event_to_superevent(sid, first['graceid'])
+    superevent = gracedb.superevent(sid).json()
+    assert superevent['em_events'] == [first['graceid']]
+    assert superevent['gw_events'] == [event['graceid']]
+
+
 def test_external_event_needs_a_voevent(gracedb):
     with pytest.raises(HTTPError) as info:
         gracedb.create_event('External', 'Fermi', 'coinc.xml', search='GRB',

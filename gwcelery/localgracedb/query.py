@@ -5,8 +5,7 @@ A query is a sequence of terms separated by spaces; every term must hold
 
 =============================  ============================================
 ``gpstime: 1000 .. 2000``      field in a closed range (also ``t_0``,
-                               ``t_start``, ``t_end``, ``far``, ``created``
-                               is not supported)
+                               ``t_start``, ``t_end``, ``far``)
 ``1000 .. 2000``               the default time field in a range
                                (``gpstime`` for events, ``t_0`` for
                                superevents)
@@ -19,6 +18,8 @@ A query is a sequence of terms separated by spaces; every term must hold
                                ``submitter``); quotes allowed
 ``label: INJ``                 has the label; ``~INJ`` or ``-INJ``: lacks it
 ``is_gw: true``                superevents confirmed as GW (or not)
+``grbevent.trigger_id = "N"``  External events with that GCN ``TrigID``
+                               (also ``trigger_id: N``)
 ``CBC``, ``gstlal``, ``INJ``   a bare word: a group, pipeline, search or
                                label name for events; a category or label
                                for superevents
@@ -42,6 +43,7 @@ _NUMBER = r'[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?'
 _RANGE = re.compile(rf'^(?:(\w+):)?({_NUMBER})\.\.({_NUMBER})$')
 _COMPARE = re.compile(rf'^(\w+):?(<=|>=|<|>|=)({_NUMBER})$')
 _FIELD = re.compile(r'^(\w+):(.+)$')
+_SPECIAL = re.compile(r'^([\w.]+)(?::|=)(.+)$')
 
 
 class QueryError(ValueError):
@@ -77,7 +79,10 @@ def _conditions(text, numeric, textual, default_range, bare, label_column,
                 extra=None):
     conditions = []
     for term in _terms(text or ''):
-        if match := _RANGE.match(term):
+        special = _SPECIAL.match(term)
+        if extra and special and special.group(1) in extra:
+            conditions.append(extra[special.group(1)](special.group(2)))
+        elif match := _RANGE.match(term):
             field, low, high = match.groups()
             field = field or default_range
             if field not in numeric:
@@ -93,8 +98,6 @@ def _conditions(text, numeric, textual, default_range, bare, label_column,
             field, value = match.groups()
             if field in ('label', 'labels'):
                 conditions.append(_has_label(label_column, value, False))
-            elif extra and field in extra:
-                conditions.append(extra[field](value))
             elif field in textual:
                 conditions.append(textual[field](value))
             else:
@@ -143,8 +146,13 @@ def event_conditions(text, known):
                 return column == name
         return None
 
+    def trigger_id(value):
+        return Event.extra_attributes['GRB']['trigger_id'].as_string() \
+            == value
+
     return _conditions(text, numeric, textual, 'gpstime', bare,
-                       Event.graceid)
+                       Event.graceid, {'trigger_id': trigger_id,
+                                       'grbevent.trigger_id': trigger_id})
 
 
 def superevent_conditions(text):
