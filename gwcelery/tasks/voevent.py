@@ -73,8 +73,11 @@ class BroadcasterStep(bootsteps.StartStopStep):
 app.steps['worker'].add(BroadcasterStep)
 
 
+# acks_late: a notice whose worker is killed mid-send is delivered again
+# (at worst a duplicate with the same IVORN, which receivers can recognize)
+# rather than lost.
 @app.task(bind=True, queue=QUEUE, shared=False, ignore_result=False,
-          autoretry_for=(NoSubscribers,), retry_backoff=1,
+          acks_late=True, autoretry_for=(NoSubscribers,), retry_backoff=1,
           retry_backoff_max=60, retry_jitter=False, max_retries=None)
 def send(self, payload):
     """Broadcast a VOEvent to every subscriber of the broadcaster.
