@@ -4,9 +4,11 @@ Any SQLAlchemy URL works. SQLite files (the default) are opened in WAL mode
 with ``synchronous=FULL``: a write that the server has acknowledged is on
 disk, so it survives the server being killed or the machine losing power.
 Each HTTP request that writes does so in exactly one transaction
-(:meth:`Database.write`); on SQLite that transaction starts with
-``BEGIN IMMEDIATE`` so that concurrent writers queue up instead of failing
-halfway with "database is locked".
+(:meth:`Database.write`), and writers take turns: on SQLite the transaction
+starts with ``BEGIN IMMEDIATE``, on PostgreSQL it takes an advisory lock,
+so that concurrent writers queue up instead of failing halfway ("database
+is locked") or picking the same new identifier. Other databases rely on
+unique constraints and rerun a transaction that collided.
 """
 import contextlib
 import logging
@@ -49,6 +51,20 @@ def _sqlite_engine(url, immediate):
     return engine
 
 
+#: Key of the PostgreSQL advisory lock that serializes write transactions.
+ADVISORY_LOCK_KEY = 0x6777636c  # "gwcl"
+
+
+def _serialize_postgresql_writes(engine):
+    # New identifiers (graceids, superevent letters, log numbers) are the
+    # largest existing one plus one; writers taking turns, as on SQLite,
+    # never collide. The lock is released when the transaction ends.
+    @event.listens_for(engine, 'begin')
+    def on_begin(connection):
+        connection.exec_driver_sql(
+            f'SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})')
+
+
 class Database:
     """The database of one server.
 
@@ -61,13 +77,15 @@ class Database:
 
     def __init__(self, url):
         self.url = url
+        # Two engines on one database: readers never take the write lock.
         if url.startswith('sqlite'):
-            # Two engines on one file: readers never take the write lock.
             self.read_engine = _sqlite_engine(url, immediate=False)
             self.write_engine = _sqlite_engine(url, immediate=True)
         else:
-            self.read_engine = self.write_engine = create_engine(
-                url, pool_pre_ping=True)
+            self.read_engine = create_engine(url, pool_pre_ping=True)
+            self.write_engine = create_engine(url, pool_pre_ping=True)
+            if self.write_engine.dialect.name == 'postgresql':
+                _serialize_postgresql_writes(self.write_engine)
         Base.metadata.create_all(self.write_engine)
 
     @contextlib.contextmanager
