@@ -1,17 +1,21 @@
 """The GCN handler registry: keys, decoding and failure handling."""
+import json
 import logging
 import os
 import subprocess
 import sys
 
 import pytest
+import redis
 from gcn import NoticeType
 
+from gwcelery.deployment import find_redis_server
 from gwcelery.tasks import gcn
 
-from .conftest import free_port
+from .conftest import free_port, require_program
 from .fixtures.gcn import DATA, SAMPLES, voevent
 from .test_vtp_parsing import SMALL_BOMB
+from .waiting import wait_for
 
 
 @pytest.mark.parametrize('name', sorted(SAMPLES))
@@ -66,33 +70,68 @@ def test_unhandled_type_is_ignored(caplog):
     assert 'no handler registered' in caplog.text
 
 
-def test_lost_broker_is_retried_then_logged(tmp_path):
-    """With the broker unreachable, the listener's dispatcher retries, then
-    names the notice it lost (run in a process of its own, whose broker is
-    a closed port)."""
-    script = (
-        'import logging, sys\n'
-        'logging.basicConfig(level=logging.INFO)\n'
-        'from gwcelery.tasks import gcn\n'
-        'import tests.fixtures.gcn  # the recording handlers\n'
-        'from gwcelery.vtp.parsing import parse\n'
-        'gcn.DISPATCH_RETRY_TIMEOUT = 3\n'
-        '# Give up on the broker and result backend quickly.\n'
-        'gcn.app.conf.result_backend_transport_options = {\n'
-        '    "retry_policy": {"max_retries": 1, "interval_start": 0}}\n'
-        'gcn.app.conf.task_publish_retry_policy = {\n'
-        '    "max_retries": 1, "interval_start": 0}\n'
-        'payload = open(sys.argv[1], "rb").read()\n'
-        'gcn._dispatch(payload, parse(payload))\n')
-    url = f'redis://127.0.0.1:{free_port()}/0'
-    result = subprocess.run(
-        [sys.executable, '-c', script, str(DATA / 'snews_gcn.xml')],
-        capture_output=True, text=True, timeout=120,
+_DISPATCH_SCRIPT = (
+    'import logging, sys\n'
+    'logging.basicConfig(level=logging.INFO)\n'
+    'from gwcelery.tasks import gcn\n'
+    'import tests.fixtures.gcn  # the recording handlers\n'
+    'from gwcelery.vtp.parsing import parse\n'
+    'gcn.DISPATCH_RETRY_TIMEOUT = float(sys.argv[2])\n'
+    '# Give up on each attempt to reach the broker and backend quickly.\n'
+    'gcn.app.conf.result_backend_transport_options = {\n'
+    '    "retry_policy": {"max_retries": 1, "interval_start": 0}}\n'
+    'gcn.app.conf.task_publish_retry_policy = {\n'
+    '    "max_retries": 1, "interval_start": 0}\n'
+    'payload = open(sys.argv[1], "rb").read()\n'
+    'gcn._dispatch(payload, parse(payload))\n')
+
+
+def _dispatch_process(url, retry_timeout, log_path):
+    """The listener's dispatcher in a process of its own, with a broker
+    at url."""
+    return subprocess.Popen(
+        [sys.executable, '-c', _DISPATCH_SCRIPT, str(DATA / 'snews_gcn.xml'),
+         str(retry_timeout)],
+        stdout=open(log_path, 'w'), stderr=subprocess.STDOUT,
         env={**os.environ, 'CELERY_BROKER_URL': url,
              'CELERY_RESULT_BACKEND': url})
-    assert result.returncode == 0, result.stderr
-    assert 'Could not dispatch GCN notice ivo://nasa.gsfc.gcn/SNEWS' \
-        in result.stderr
-    assert 'retrying in 0.5 s' in result.stderr
-    assert 'Lost GCN notice ivo://nasa.gsfc.gcn/SNEWS#Event2018-09-18' \
-        in result.stderr
+
+
+def test_lost_broker_is_retried_then_logged(tmp_path):
+    url = f'redis://127.0.0.1:{free_port()}/0'  # nothing listens there
+    proc = _dispatch_process(url, 3, tmp_path / 'dispatch.log')
+    assert proc.wait(120) == 0
+    log = (tmp_path / 'dispatch.log').read_text()
+    assert 'Could not dispatch GCN notice ivo://nasa.gsfc.gcn/SNEWS' in log
+    assert 'retrying in 0.5 s' in log
+    assert 'Lost GCN notice ivo://nasa.gsfc.gcn/SNEWS#Event2018-09-18' in log
+
+
+def test_broker_back_within_the_retry_window_loses_nothing(tmp_path):
+    binary = require_program(find_redis_server(), 'redis-server')
+    port = free_port()
+    url = f'redis://127.0.0.1:{port}/0'
+    log_path = tmp_path / 'dispatch.log'
+    proc = _dispatch_process(url, 60, log_path)
+    server = None
+    try:
+        wait_for(lambda: 'Could not dispatch' in log_path.read_text(),
+                 timeout=60, what='a failed attempt')
+        server = subprocess.Popen(
+            [binary, '--port', str(port), '--bind', '127.0.0.1', '--save',
+             '', '--appendonly', 'no', '--dir', str(tmp_path)],
+            stdout=subprocess.DEVNULL)
+        assert proc.wait(60) == 0
+        client = redis.Redis.from_url(url)
+        # The SNEWS recording handler's task message is in its queue.
+        (message,) = client.lrange('celery', 0, -1)
+        assert json.loads(message)['headers']['task'] == \
+            'tests.fixtures.gcn.record_snews'
+        client.close()
+        assert 'Lost' not in log_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if server is not None:
+            server.terminate()
+            server.wait()
