@@ -1,7 +1,9 @@
 """The local GCN feed (``gwcelery gcn feed``) and ``gwcelery gcn replay``,
 as real processes, with pygcn's client and with the real listener."""
 
+import os
 import re
+import signal
 
 import pytest
 
@@ -81,3 +83,29 @@ def test_listener_reconnects_after_the_feed_restarts(
     wait_for(lambda: [r['handler'] for r in gcn_received()] == [
         'fermi', 'snews'], timeout=30, what='the SNEWS notice after restart')
     assert gcn_received()[1]['sha256'] == sha256(gcn_samples['snews_gcn.xml'])
+
+
+def test_notices_wait_while_the_listener_fails_over(
+        redis_client, gcn_feed, start_worker, start_beat, gcn_received,
+        gcn_samples):
+    port = free_port()
+    feed = gcn_feed(port)
+    env = gcn_env(port)
+    first = start_worker('first', 'celery', '-c', '6', env=env)
+    start_beat(env=env)
+    wait_for(lambda: 'connected (1 connected)' in feed.log(), timeout=30,
+             what='the listener to connect')
+    # The whole worker dies at once, as in a crash: no warm shutdown, the
+    # listener's lock is left to expire.
+    os.killpg(first.pid, signal.SIGKILL)
+    wait_for(lambda: '(0 connected)' in feed.log(), timeout=30,
+             what='the feed to notice')
+    assert replay(DATA / 'swift_grb_gcn.xml').returncode == 0
+    assert redis_client.llen(QUEUE_KEY) == 1
+
+    start_worker('second', 'celery', '-c', '6', env=env)
+    wait_for(lambda: [r['handler'] for r in gcn_received()] == ['swift'],
+             timeout=60, what='the notice, once the listener runs again')
+    assert gcn_received()[0]['sha256'] == sha256(
+        gcn_samples['swift_grb_gcn.xml'])
+    assert redis_client.llen(QUEUE_KEY) == 0
