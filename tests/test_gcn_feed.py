@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from gwcelery.vtp.feed import QUEUE_KEY
+from gwcelery.vtp.feed import QUEUE_KEY, SENDING_KEY
 
 from .conftest import free_port
 from .fixtures.gcn import DATA, gcn_env, replay, sha256
@@ -108,4 +108,23 @@ def test_notices_wait_while_the_listener_fails_over(
              timeout=60, what='the notice, once the listener runs again')
     assert gcn_received()[0]['sha256'] == sha256(
         gcn_samples['swift_grb_gcn.xml'])
+    assert redis_client.llen(QUEUE_KEY) == 0
+
+
+def test_feed_resends_what_it_was_sending_when_killed(
+        redis_client, gcn_feed, pygcn_client, gcn_samples):
+    # As a feed killed while sending leaves it: the notice in the list of
+    # notices being sent, and another still queued behind it.
+    redis_client.rpush(SENDING_KEY, gcn_samples['snews_gcn.xml'])
+    redis_client.rpush(QUEUE_KEY, gcn_samples['swift_grb_gcn.xml'])
+    port = free_port()
+    feed = gcn_feed(port)
+    client = pygcn_client(port)
+    received = wait_for(lambda: len(client.received()) == 2 and
+                        client.received(), timeout=20, what='both notices')
+    assert [r['sha256'] for r in received] == [
+        sha256(gcn_samples['snews_gcn.xml']),
+        sha256(gcn_samples['swift_grb_gcn.xml'])]
+    assert 'Re-queued 1 notice(s)' in feed.log()
+    wait_for(lambda: redis_client.llen(SENDING_KEY) == 0)
     assert redis_client.llen(QUEUE_KEY) == 0
