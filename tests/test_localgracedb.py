@@ -361,6 +361,9 @@ def test_superevent_lifecycle(gracedb, gracedb_url, redis_client):
         f't_0: {gps - 10} .. {gps + 4000}', orderby=['-t_0'])] == \
         [f'S{date}b', sid]
 
+    members = [e['graceid'] for e in gracedb.events(f'superevent: {sid}')]
+    assert members == [other['graceid']]
+
     confirmed = gracedb.confirm_superevent_as_gw(sid).json()
     assert confirmed['superevent_id'] == f'GW{date}'
     assert gracedb.superevent(sid).json()['gw_id'] == f'GW{date}'
@@ -368,6 +371,8 @@ def test_superevent_lifecycle(gracedb, gracedb_url, redis_client):
         == sid
     wait_alert(redis_client, 'superevent', uid=f'GW{date}',
                alert_type='confirmed_as_gw')
+    assert [e['graceid'] for e in gracedb.events(
+        f'superevent: GW{date}')] == members
     with pytest.raises(HTTPError) as info:
         gracedb.confirm_superevent_as_gw(sid)
     assert info.value.status_code == 400

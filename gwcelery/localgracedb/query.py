@@ -32,7 +32,7 @@ not understand raises :class:`QueryError`, which the server returns as a
 import re
 import shlex
 
-from sqlalchemy import and_, exists, true
+from sqlalchemy import and_, exists, select, true
 
 from . import ids
 from .models import Event, Label, Superevent
@@ -133,7 +133,9 @@ def event_conditions(text, known):
         'search': lambda v: Event.search == _canonical(v, known['searches']),
         'graceid': lambda v: Event.graceid == v,
         'submitter': lambda v: Event.submitter == v,
-        'superevent': lambda v: Event.superevent_id == v,
+        'superevent': lambda v: Event.superevent_id.in_(
+            select(Superevent.superevent_id).where(
+                (Superevent.superevent_id == v) | (Superevent.gw_id == v))),
         'instruments': lambda v: Event.instruments == v,
     }
 
