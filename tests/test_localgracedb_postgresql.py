@@ -88,3 +88,14 @@ def test_acknowledged_writes_survive_kill_9(server, start_gracedb):
     server.kill()
     restarted = start_gracedb(database=server.database, port=server.port)
     assert client(restarted).event(graceid).json()['labels'] == ['DQV']
+
+
+def test_database_password_stays_out_of_the_log(start_gracedb,
+                                                 postgresql_url):
+    # Trust authentication accepts any password, so this one connects.
+    url = postgresql_url.replace('gwcelery@', 'gwcelery:s3cret-pw@')
+    server = start_gracedb(database=url)
+    client(server).create_event('CBC', 'gstlal', 'coinc.xml',
+                                filecontents=COINC)
+    assert 'gwcelery:***@' in server.log()
+    assert 's3cret-pw' not in server.log()

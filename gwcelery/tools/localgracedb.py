@@ -87,7 +87,8 @@ def localgracedb(ctx, host, port, database, max_upload_size, threads,
     app = create_app(database, publisher=publisher,
                      max_upload_bytes=max_upload_size)
     # Passwords in database URLs stay out of the log.
-    safe = database.split('@')[-1] if '@' in database else database
+    from sqlalchemy.engine import make_url
+    safe = make_url(database).render_as_string(hide_password=True)
     log.info('Local GraceDb on http://%s:%d/api/ with database %s',
              host, port, safe)
 
