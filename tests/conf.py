@@ -20,7 +20,9 @@ lvalert_url = os.environ.get(
 # tests' listeners dial a closed port rather than a local deployment's feed.
 gcn_remote_address = os.environ.get('GWCELERY_TEST_GCN_ADDRESS', '127.0.0.1:9')
 gcn_max_reconnect_timeout = 2
-voevent_broadcaster_address = '127.0.0.1:0'  # any free port; see inspect stats
+# Any free port unless a test names one; inspect stats shows which.
+voevent_broadcaster_address = os.environ.get(
+    'GWCELERY_TEST_VOEVENT_ADDRESS', '127.0.0.1:0')
 voevent_broadcaster_ack_timeout = 3.0
 
 # The local GraceDb of the gracedb_server fixture, when a test starts one.

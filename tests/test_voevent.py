@@ -1,5 +1,7 @@
 """voevent.send through a real ``gwcelery worker -Q voevent -P solo`` and its
 broadcaster, to pygcn's own client."""
+import socket
+
 import pytest
 
 from gwcelery import app
@@ -62,3 +64,17 @@ def test_other_workers_run_no_broadcaster(redis_client, start_worker):
     stats = app.control.inspect([worker.hostname], timeout=2).stats()
     assert 'voevent_broadcaster' not in stats[worker.hostname]
     assert 'pid' in stats[worker.hostname]
+
+
+def test_voevent_worker_refuses_to_start_on_a_taken_port(redis_client,
+                                                         start_worker):
+    with socket.create_server(('127.0.0.1', 0)) as taken:
+        port = taken.getsockname()[1]
+        worker = start_worker(
+            'voevent', 'voevent', '-P', 'solo', wait=False,
+            env={'GWCELERY_TEST_VOEVENT_ADDRESS': f'127.0.0.1:{port}'})
+        wait_for(lambda: worker.proc.poll() is not None, timeout=60,
+                 what='the worker to exit')
+    assert worker.proc.returncode != 0
+    assert (f'The VOEvent broadcaster cannot listen on 127.0.0.1:{port}'
+            in worker.log())

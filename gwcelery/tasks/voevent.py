@@ -51,9 +51,16 @@ class BroadcasterStep(bootsteps.StartStopStep):
 
     def start(self, worker):
         global _broadcaster
-        self.thread = BroadcasterThread(_make_broadcaster(worker.app.conf))
-        self.thread.start()
-        _broadcaster = self.thread
+        conf = worker.app.conf
+        thread = BroadcasterThread(_make_broadcaster(conf))
+        try:
+            thread.start()
+        except OSError as e:
+            raise RuntimeError(
+                'The VOEvent broadcaster cannot listen on '
+                f'{conf.voevent_broadcaster_address} '
+                f'(voevent_broadcaster_address): {e}') from e
+        self.thread = _broadcaster = thread
 
     def stop(self, worker):
         global _broadcaster
@@ -62,7 +69,7 @@ class BroadcasterStep(bootsteps.StartStopStep):
             self.thread = None
             _broadcaster = None
 
-    shutdown = stop
+    shutdown = terminate = stop
 
     def info(self, worker):
         if self.thread is None:
