@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import func, select
 
 from . import ids, routes_common as common, serialize
+from .alerts import superevent_node
 from .models import Event, File, Superevent, VOEvent
 from .paging import page
 from .query import QueryError, superevent_conditions
@@ -48,19 +49,18 @@ def _attach(session, event, superevent):
     if event.superevent_id is not None:
         common.bad_request(f'{event.graceid} is already in superevent '
                            f'{event.superevent_id}')
-    if event.group != 'External' and ids.event_category(
-            event.group, event.search) != superevent.category:
+    category = ids.event_category(event.group, event.search)
+    if event.group != 'External' and category != superevent.category:
         common.bad_request(
-            f'{event.graceid} is a {ids.CATEGORIES[ids.event_category(event.group, event.search)]} '  # noqa: E501
-            f'event; the superevent is {ids.CATEGORIES[superevent.category]}')
+            f'{event.graceid} is a {ids.CATEGORIES[category]} event; the '
+            f'superevent is {ids.CATEGORIES[superevent.category]}')
     event.superevent_id = superevent.superevent_id
     return True
 
 
 def _times(form, required):
-    values = {key: common.parse_float(form.get(key), key, required=required)
-              for key in ('t_start', 't_0', 't_end')}
-    return values
+    return {key: common.parse_float(form.get(key), key, required=required)
+            for key in ('t_start', 't_0', 't_end')}
 
 
 def _check_times(superevent):
@@ -106,7 +106,7 @@ def create():
             common.add_label(session, sid, label)
         session.flush()
         data = serialize.superevent_json(session, superevent, api)
-        return data, [(common.superevent_node(category), sid, 'new',
+        return data, [(superevent_node(category), sid, 'new',
                        data, data)]
 
     data, alerts = common.state().db.write(tx)
