@@ -18,11 +18,14 @@ signoffs, notices, pipeline-preferred events or the GWTC catalog; see
 
 Modules: :mod:`.app` (the application factory), :mod:`.db` (engine and
 transactions), :mod:`.models` (tables), :mod:`.ids` (GraceDb identifiers),
-:mod:`.ligolw` and :mod:`.eventfiles` (reading uploaded event files),
-:mod:`.voevent` (VOEvent XML), :mod:`.query` (the query language),
+:mod:`.vocabulary` (accepted names), :mod:`.xmlsafe`, :mod:`.ligolw` and
+:mod:`.eventfiles` (reading uploaded event files safely), :mod:`.voevent`
+(VOEvent XML), :mod:`.query` and :mod:`.paging` (searches),
 :mod:`.alerts` (LVAlert publishing), :mod:`.serialize` (JSON shapes),
 :mod:`.routes_root`, :mod:`.routes_events`, :mod:`.routes_superevents`,
-:mod:`.routes_common` and :mod:`.views` (HTTP resources and pages).
+:mod:`.routes_common` and :mod:`.views` (HTTP resources and pages). The
+``gwcelery localgracedb`` command (:mod:`gwcelery.tools.localgracedb`)
+serves it with waitress.
 """
 from .app import create_app
 
