@@ -696,6 +696,9 @@ def test_command_defaults_and_clean_stop(tmp_path):
                 return False
         wait_for(serving, timeout=30, what='the local GraceDb')
         assert f'Serving on http://127.0.0.1:{port}' in log.read_text()
+        # Links show the configured address, whichever one was used.
+        root = requests.get(f'http://localhost:{port}/api/').json()
+        assert root['links']['self'] == f'http://127.0.0.1:{port}/api/'
         assert (tmp_path / 'state' / 'localgracedb.sqlite').exists()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
@@ -739,3 +742,25 @@ def test_hung_lvalert_server_does_not_delay_responses(start_gracedb,
         assert client.event(graceids[-1]).json()['graceid'] == graceids[-1]
     finally:
         hung.close()
+
+
+def test_public_url_is_used_in_links_and_alerts(start_gracedb, redis_url,
+                                                redis_client):
+    from ligo.gracedb.rest import GraceDb
+
+    from .conftest import free_port
+    port = free_port()
+    public = f'http://localhost:{port}/api/'
+    server = start_gracedb(port=port, lvalert_url=redis_url,
+                           extra_args=['--public-url', public])
+    # Reached through another name for the same machine.
+    client = GraceDb(service_url=server.url, force_noauth=True)
+    assert client.links['self'] == public
+    event = client.create_event('CBC', 'gstlal', 'coinc.xml',
+                                filecontents=COINC).json()
+    assert event['links']['self'] == f'{public}events/{event["graceid"]}'
+    found = wait_for(lambda: [
+        a for a in alerts(redis_client, 'cbc_gstlal')
+        if a['object']['links']['self'].startswith(public)],
+        timeout=10, what='the alert with the public address')
+    assert [a['uid'] for a in found] == [event['graceid']]

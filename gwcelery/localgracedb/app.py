@@ -24,11 +24,14 @@ class ServerState:
     alerts: AlertSender
     submitter: str
     """User name recorded as submitter and issuer (there is no login)."""
+    public_url: str | None = None
+    """API root written in links and alerts; ``None``: the address each
+    request came to."""
 
 
 def create_app(database_url, publisher=None,
                max_upload_bytes=DEFAULT_MAX_UPLOAD_BYTES,
-               submitter='gwcelery'):
+               submitter='gwcelery', public_url=None):
     """Make the WSGI application.
 
     Parameters
@@ -42,6 +45,11 @@ def create_app(database_url, publisher=None,
         Largest request body; a larger one is answered with 413.
     submitter : str
         Name recorded as the submitter of everything.
+    public_url : str, optional
+        API root (``http://host:port/api/``) to write in links and alerts,
+        whatever address a client used; by default the address each request
+        came to. LVAlert listeners compare these links with their own
+        GraceDb URL, so it must be the address the workers use.
 
     Returns
     -------
@@ -54,7 +62,8 @@ def create_app(database_url, publisher=None,
     app.config['MAX_FORM_MEMORY_SIZE'] = max_upload_bytes
     app.json.sort_keys = False
     app.extensions['localgracedb'] = ServerState(
-        Database(database_url), AlertSender(publisher), submitter)
+        Database(database_url), AlertSender(publisher), submitter,
+        public_url and public_url.rstrip('/') + '/')
     app.register_blueprint(routes_root.blueprint)
     app.register_blueprint(routes_events.blueprint)
     app.register_blueprint(routes_superevents.blueprint)

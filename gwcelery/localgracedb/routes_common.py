@@ -29,8 +29,14 @@ def state():
 
 
 def api_root():
-    """Address of the API root as the client reached it."""
-    return request.url_root.rstrip('/') + '/api/'
+    """Address of the API root: the configured public one, else the one
+    the client reached."""
+    return state().public_url or request.url_root.rstrip('/') + '/api/'
+
+
+def site_root():
+    """Address of the web pages (the API root without ``api/``)."""
+    return api_root()[:-len('api/')]
 
 
 def bad_request(reason):

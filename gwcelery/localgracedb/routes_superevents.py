@@ -411,8 +411,8 @@ def create_voevent(sid):
             VOEvent.object_id == target.object_id).order_by(
                 VOEvent.N)).all()
         n = len(previous) + 1
-        event_page = (request.url_root.rstrip('/')
-                      + f'/superevents/{target.public_id}/view/')
+        event_page = (common.site_root()
+                      + f'superevents/{target.public_id}/view/')
         ivorn, xml = build_voevent(
             {'superevent_id': target.public_id,
              'category': superevent.category, 't_0': superevent.t_0},

@@ -62,7 +62,7 @@ name }}</a></li>{% endfor %}</ul></body></html>'''
 
 
 def _root():
-    return common.api_root()[:-len('api/')]
+    return common.site_root()
 
 
 @blueprint.get('/')

@@ -13,14 +13,22 @@ __all__ = ('localgracedb',)
 log = logging.getLogger(__name__)
 
 
+def _local_gracedb_url(conf):
+    """The configured gracedb_url if it is plain HTTP on this machine."""
+    parts = urlsplit(conf.gracedb_url)
+    if parts.scheme == 'http' and parts.hostname in (
+            '127.0.0.1', 'localhost', '::1') and parts.port:
+        return conf.gracedb_url
+    return None
+
+
 def _default_port(conf):
     """The port that the configuration's workers will call: that of
     gracedb_url if it is plain HTTP on this machine, else that of the local
     preset (8001)."""
-    parts = urlsplit(conf.gracedb_url)
-    if parts.scheme == 'http' and parts.hostname in (
-            '127.0.0.1', 'localhost', '::1') and parts.port:
-        return parts.port
+    url = _local_gracedb_url(conf)
+    if url:
+        return urlsplit(url).port
     from ..conf import local
     return urlsplit(local.gracedb_url).port or 8001
 
@@ -62,12 +70,16 @@ def _publisher(conf, lvalert_url):
               help='Largest request body in bytes (default 64 MiB).')
 @click.option('--threads', type=int, default=8, show_default=True,
               help='Request-handling threads.')
+@click.option('--public-url', default=None,
+              help='API root to write in links and alerts (default: '
+                   'gracedb_url when the port comes from it, else the '
+                   'address each request came to).')
 @click.option('--lvalert-url', default=None,
               help='Where to publish LVAlert messages (default: the '
                    'lvalert_url setting; "none" disables publishing).')
 @click.pass_context
 def localgracedb(ctx, host, port, database, max_upload_size, threads,
-                 lvalert_url):
+                 public_url, lvalert_url):
     """Serve a local GraceDb: the REST API that ligo-gracedb speaks."""
     import waitress
 
@@ -77,7 +89,11 @@ def localgracedb(ctx, host, port, database, max_upload_size, threads,
         level=logging.INFO, stream=sys.stderr,
         format='[%(asctime)s: %(levelname)s/%(name)s] %(message)s')
     conf = ctx.obj.app.conf
-    port = port or _default_port(conf)
+    if port is None:
+        port = _default_port(conf)
+        # The workers' address is the one that links must show, so that
+        # their LVAlert listener recognizes alerts as coming from here.
+        public_url = public_url or _local_gracedb_url(conf)
     if database is None:
         folder = deployment.state_dir(conf)
         folder.mkdir(parents=True, exist_ok=True)
@@ -85,7 +101,7 @@ def localgracedb(ctx, host, port, database, max_upload_size, threads,
     max_upload_size = max_upload_size or DEFAULT_MAX_UPLOAD_BYTES
     publisher = _publisher(conf, lvalert_url)
     app = create_app(database, publisher=publisher,
-                     max_upload_bytes=max_upload_size)
+                     max_upload_bytes=max_upload_size, public_url=public_url)
     # Passwords in database URLs stay out of the log.
     from sqlalchemy.engine import make_url
     safe = make_url(database).render_as_string(hide_password=True)
