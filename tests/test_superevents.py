@@ -6,6 +6,9 @@ transport, the LVAlert listener in a general worker kept alive by beat, and
 the serial superevent worker. Each test uploads events the way pipelines
 do, at GPS times of its own, and waits for GraceDb to show the outcome.
 """
+import random
+import re
+
 import pytest
 
 from gwcelery.lvalert.publisher import Publisher
@@ -220,3 +223,115 @@ def test_the_same_alert_twice_changes_nothing(superevent_stack):
     assert superevent_stack.client.logs(
         after['superevent_id']).json()['log'] == log_before
     assert superevent_stack.superevents(t, window=500) == [after]
+
+
+def test_bad_alerts_are_logged_and_survived(superevent_stack):
+    t = fresh_time()
+    with Publisher.from_url(superevent_stack.redis_url) as publisher:
+        publisher.publish('cbc_gstlal', {'alert_type': 'new'})
+        publisher.publish('cbc_gstlal', {'uid': ['G1'], 'alert_type': 'new'})
+        publisher.publish('cbc_gstlal', {'uid': 'G1', 'alert_type': 'log'})
+        publisher.publish('cbc_gstlal', {'uid': 'G999999999',
+                                         'alert_type': 'new'})
+        publisher.publish('cbc_gstlal', {'uid': 'no such id!',
+                                         'alert_type': 'update'})
+        publisher.publish_raw('cbc_gstlal', '{"uid": "G1", "alert_')
+    good = superevent_stack.upload('gstlal', t)
+    superevent_stack.wait_superevents(t, one_with(good))
+    log = superevent_stack.worker_log()
+    assert log.count('Ignoring a malformed alert without uid/alert_type') == 2
+    assert 'Dropping new alert for G999999999: GraceDb refused a request ' \
+           'for good (HTTP 404' in log
+    assert 'Dropping update alert for no such id!: GraceDb refused' in log
+
+
+def test_gracedb_failures_are_retried(superevent_stack, faulty_proxy):
+    proxy = faulty_proxy(superevent_stack.gracedb_url)
+    superevent_stack.replace_superevent_worker(
+        env={'GWCELERY_TEST_GRACEDB_URL': proxy.url})
+    try:
+        for mode in (503, 'drop'):
+            t = fresh_time()
+            proxy.fail(3, mode)
+            g = superevent_stack.upload('pycbc', t)
+            (s,) = superevent_stack.wait_superevents(t, one_with(g))
+            assert s['preferred_event'] == g
+            assert proxy.failed == 3
+            assert superevent_stack.handled(g) == 1
+        assert superevent_stack.worker_log().count(
+            'GraceDb failed while handling new alert') >= 6
+    finally:
+        superevent_stack.replace_superevent_worker()
+
+
+def test_sigkill_mid_burst_then_restart(superevent_stack):
+    """Every eligible event ends in exactly one superevent; none is made
+    twice; each candidate's loudest HLV event is preferred."""
+    rng = random.Random(6)
+    stack = superevent_stack
+    pipelines = ['gstlal', 'pycbc', 'spiir', 'mbtaonline']
+    base = fresh_time()
+    candidates = [base + 20 * i for i in range(4)]
+    handled_before = stack.worker_log().count('Handled new alert')
+    expected = {}
+    eligible, noisy = [], []
+    for n in range(12):
+        for c, t in enumerate(candidates):
+            pipeline = pipelines[n % 4]
+            if n == 7:  # the one loudest three-detector event per candidate
+                g = stack.upload(pipeline, t + 0.05 * c, snr=30.0,
+                                 ifos=('H1', 'L1', 'V1'))
+                expected[t] = g
+            elif n == 9:
+                noisy.append(stack.upload(pipeline, t, far=1e-2))
+                continue
+            else:
+                g = stack.upload(pipeline, t + rng.uniform(-0.5, 0.5),
+                                 snr=rng.uniform(8, 25))
+            eligible.append(g)
+        if n == 5:
+            # Kill once the worker is well into the burst.
+            wait_for(lambda: stack.worker_log().count('Handled new alert')
+                     >= handled_before + 5, timeout=60,
+                     what='the worker to get going')
+            killed = stack.superevent_worker
+            stack.kill_superevent_worker()
+    total = len(eligible) + len(noisy)
+    done = stack.worker_log().count('Handled new alert') - handled_before
+    assert done < total, 'the kill came too late to test anything'
+    # The task that the killed worker had reserved, if any, must come back.
+    received = set(re.findall(r'handle\[([0-9a-f-]+)\] received',
+                              killed.log()))
+    finished = set(re.findall(r'handle\[([0-9a-f-]+)\] succeeded',
+                              killed.log()))
+    in_flight = received - finished
+    assert len(in_flight) <= 1  # prefetch 1, concurrency 1
+    restarted = stack.start_superevent_worker()
+
+    def all_grouped(found):
+        return sorted(members(found)) == sorted(eligible)
+
+    window = 80
+    try:
+        stack.wait_superevents(candidates[0] + 30, all_grouped, timeout=60,
+                               window=window)
+    except TimeoutError:
+        found = stack.superevents(candidates[0] + 30, window=window)
+        missing = sorted(set(eligible) - set(members(found)))
+        raise AssertionError(
+            f'not grouped: {missing}; superevents: {found}\n'
+            + stack.worker_log()[-6000:]) from None
+    stack.wait_idle()
+    found = stack.superevents(candidates[0] + 30, window=window)
+    grouped = members(found)
+    assert len(grouped) == len(set(grouped)) == len(eligible)
+    assert len(found) == len(candidates)
+    for t in candidates:
+        (s,) = [s for s in found if s['t_start'] <= t <= s['t_end']]
+        assert s['preferred_event'] == expected[t]
+        assert s['superevent_id'] == stack.event(
+            expected[t])['superevent']
+    for g in noisy:
+        assert stack.event(g)['superevent'] is None
+    for task_id in in_flight:
+        assert f'handle[{task_id}] succeeded' in restarted.log()
