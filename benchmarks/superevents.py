@@ -1,0 +1,332 @@
+#!/usr/bin/env python
+"""Superevent manager under load: a burst for one candidate, then a steady
+stream.
+
+Starts a private redis-server, the local GraceDb (publishing LVAlerts on
+the embedded Redis transport), a general worker with beat (the LVAlert
+listener) and the serial superevent worker, all as real subprocesses, then
+uploads events through the real ligo-gracedb client as pipelines do:
+
+* burst: ``--burst`` uploads (default 200) from gstlal, PyCBC, SPIIR and
+  MBTA for one candidate within ``--burst-window`` seconds (default 2),
+  one of them the loudest three-detector event. Reports the time from the
+  first upload until the last alert is handled and the superevent holds
+  every event with the right preferred event (time to settle), and events
+  handled per second.
+* sustained: ``--rate`` events per second (default 20) for ``--duration``
+  seconds (default 60), four pipelines per candidate, a new candidate
+  every four events. Reports p50/p99 of the handling latency: from the
+  upload's return to the end of the superevent handler for that event
+  (from the worker's log).
+
+Baseline, same run, same uploads: a handler that only notes its start time,
+registered on the same nodes and run by the general worker — the cost of
+GraceDb → LVAlert → listener → Celery alone. Results are printed and
+written to benchmarks/results/superevents.json.
+"""
+import argparse
+import datetime
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The project root instead of this folder, whose scripts would shadow
+# packages of the same name.
+sys.path[0] = str(ROOT)
+
+CONF = 'benchmarks.superevents_conf'
+PIPELINES = ['gstlal', 'pycbc', 'spiir', 'mbtaonline']
+HANDLED = re.compile(
+    r'^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]*\] '
+    r'Handled new alert for (\S+):', re.M)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def wait(condition, timeout, what, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f'timed out waiting for {what}')
+        time.sleep(interval)
+
+
+class System:
+    """The processes under test."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.procs = []
+
+    def spawn(self, name, args, env=None):
+        proc = subprocess.Popen(
+            args, stdout=open(self.folder / f'{name}.log', 'w'),
+            stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+            env={**os.environ, **(env or {})})
+        self.procs.append(proc)
+        return proc
+
+    def log(self, name):
+        return (self.folder / f'{name}.log').read_text(errors='replace')
+
+    def start(self):
+        # The environment first: this process and every child read their
+        # configuration from it when gwcelery is first imported.
+        redis_port, port = free_port(), free_port()
+        self.redis_url = f'redis://127.0.0.1:{redis_port}/0'
+        self.gracedb_url = f'http://127.0.0.1:{port}/api/'
+        os.environ.update({
+            'CELERY_CONFIG_MODULE': CONF,
+            'CELERY_BROKER_URL': self.redis_url,
+            'CELERY_RESULT_BACKEND': self.redis_url,
+            'GWCELERY_BENCH_GRACEDB_URL': self.gracedb_url,
+            'GWCELERY_BENCH_LVALERT_URL': self.redis_url,
+            'PYTHONPATH': str(ROOT)})
+        from gwcelery.deployment import find_redis_server
+        self.spawn('redis', [find_redis_server(), '--port', str(redis_port),
+                             '--bind', '127.0.0.1', '--save', '',
+                             '--appendonly', 'no', '--dir', str(self.folder)])
+        import redis
+        self.redis = redis.Redis.from_url(self.redis_url)
+        wait(self._redis_up, 20, 'redis-server')
+        gwcelery = [sys.executable, '-m', 'gwcelery']
+        self.spawn('gracedb', gwcelery + [
+            'localgracedb', '--port', str(port), '--database',
+            f'sqlite:///{self.folder / "gracedb.sqlite"}',
+            '--lvalert-url', self.redis_url])
+        wait(self._gracedb_up, 30, 'the local GraceDb')
+        host = socket.gethostname()
+        common = ['-l', 'info', '--without-mingle', '--without-gossip']
+        self.spawn('general', gwcelery + [
+            'worker', '-Q', 'celery', '-c', '4', '-n', f'bench-general@{host}',
+            *common])
+        self.spawn('beat', gwcelery + [
+            'beat', '-l', 'info', '-s', str(self.folder / 'beat-schedule')])
+        self.spawn('superevent', gwcelery + [
+            'worker', '-Q', 'superevent', '-c', '1', '--prefetch-multiplier',
+            '1', '-n', f'bench-superevent@{host}', *common])
+        from gwcelery.tasks.superevents import NODES
+        wait(lambda: self._listening(NODES), 90, 'the LVAlert listener')
+        from gwcelery import app
+        wait(lambda: app.control.ping([f'bench-superevent@{host}'],
+                                      timeout=0.5), 60, 'superevent worker')
+
+    def _redis_up(self):
+        try:
+            return self.redis.ping()
+        except Exception:
+            return False
+
+    def _gracedb_up(self):
+        try:
+            with urllib.request.urlopen(self.gracedb_url, timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def _listening(self, nodes):
+        import redis
+        try:
+            return all(self.redis.xinfo_groups(f'lvalert:{n}') for n in nodes)
+        except redis.ResponseError:
+            return False
+
+    def handled_times(self):
+        """{graceid: time the superevent handler finished}, from its log."""
+        found = {}
+        for stamp, graceid in HANDLED.findall(self.log('superevent')):
+            when = datetime.datetime.strptime(stamp, '%Y-%m-%d %H:%M:%S,%f')
+            found.setdefault(graceid, when.timestamp())
+        return found
+
+    def baseline_times(self):
+        from benchmarks.superevents_handlers import STARTS_KEY
+        return {k.decode(): float(v)
+                for k, v in self.redis.hgetall(STARTS_KEY).items()}
+
+    def stop(self):
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+class Uploader:
+    """Pipelines: uploads through the real client, one client per thread."""
+
+    def __init__(self, url, threads):
+        self.url = url
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(threads)
+        self.clients = []
+
+    def _client(self):
+        if not hasattr(self.local, 'client'):
+            from ligo.gracedb.rest import GraceDb
+            self.local.client = GraceDb(service_url=self.url,
+                                        force_noauth=True)
+            self.clients.append(self.local.client)
+        return self.local.client
+
+    def _upload(self, pipeline, gpstime, **kwargs):
+        from tests.fixtures.superevents import PIPELINES as GROUPS
+        from tests.fixtures.superevents import event_file
+        group, name = GROUPS[pipeline]
+        filename, data = event_file(pipeline, gpstime, **kwargs)
+        graceid = self._client().create_event(
+            group, name, filename, search='AllSky',
+            filecontents=data).json()['graceid']
+        return graceid, time.time()
+
+    def paced(self, specs, rate):
+        """Upload specs ``(pipeline, gpstime, kwargs)`` at ``rate`` per
+        second; return ``[(graceid, returned_at)]`` in spec order."""
+        start = time.monotonic()
+        futures = []
+        for i, (pipeline, gpstime, kwargs) in enumerate(specs):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(self.pool.submit(self._upload, pipeline, gpstime,
+                                            **kwargs))
+        return [f.result() for f in futures]
+
+    def close(self):
+        self.pool.shutdown()
+        for client in self.clients:
+            client.close()
+
+
+def burst(system, uploader, n, window, rng):
+    from ligo.gracedb.rest import GraceDb
+    t = 1_400_000_000.0
+    loudest = n * 2 // 3
+    specs = []
+    for i in range(n):
+        if i == loudest:
+            kwargs = dict(snr=30.0, ifos=('H1', 'L1', 'V1'))
+        else:
+            kwargs = dict(snr=rng.uniform(8, 25))
+        specs.append((PIPELINES[i % 4], t + rng.uniform(-0.3, 0.3), kwargs))
+    started = time.time()
+    uploads = uploader.paced(specs, n / window)
+    upload_span = max(at for _, at in uploads) - started
+    ids = [g for g, _ in uploads]
+    wait(lambda: set(ids) <= set(system.handled_times()), 300,
+         'the burst to be handled', interval=0.2)
+    handled = system.handled_times()
+    settled = max(handled[g] for g in ids)
+    client = GraceDb(service_url=system.gracedb_url, force_noauth=True)
+    found = list(client.superevents(query=f'{t - 100} .. {t + 100}'))
+    client.close()
+    ok = (len(found) == 1 and sorted(found[0]['gw_events']) == sorted(ids)
+          and found[0]['preferred_event'] == ids[loudest])
+    baseline = system.baseline_times()
+    base_settled = max(baseline[g] for g in ids if g in baseline)
+    return {
+        'events': n, 'upload_window_s': round(upload_span, 3),
+        'superevents': len(found), 'correct': ok,
+        'time_to_settle_s': round(settled - started, 3),
+        'events_per_s': round(n / (settled - started), 1),
+        'baseline_last_alert_s': round(base_settled - started, 3),
+    }
+
+
+def sustained(system, uploader, rate, duration, rng):
+    t0 = 1_500_000_000.0
+    n = int(rate * duration)
+    specs = [(PIPELINES[i % 4], t0 + 10.0 * (i // 4) + rng.uniform(-0.3, 0.3),
+              dict(snr=rng.uniform(8, 25))) for i in range(n)]
+    started = time.monotonic()
+    uploads = uploader.paced(specs, rate)
+    achieved = n / (time.monotonic() - started)
+    ids = [g for g, _ in uploads]
+    wait(lambda: set(ids) <= set(system.handled_times()), 300,
+         'the stream to be handled', interval=0.2)
+    handled = system.handled_times()
+    baseline = system.baseline_times()
+    latency = [handled[g] - at for g, at in uploads]
+    base = [baseline[g] - at for g, at in uploads if g in baseline]
+
+    def ms(values):
+        return {'p50_ms': round(1e3 * percentile(values, 0.5), 1),
+                'p99_ms': round(1e3 * percentile(values, 0.99), 1),
+                'max_ms': round(1e3 * max(values), 1)}
+
+    return {'target_per_s': rate, 'achieved_per_s': round(achieved, 2),
+            'events': n, 'candidates': (n + 3) // 4,
+            'handling': ms(latency), 'baseline': ms(base)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--burst', type=int, default=200)
+    parser.add_argument('--burst-window', type=float, default=2.0)
+    parser.add_argument('--rate', type=float, default=20.0)
+    parser.add_argument('--duration', type=float, default=60.0)
+    parser.add_argument('--threads', type=int, default=8,
+                        help='concurrent uploads')
+    parser.add_argument('--seed', type=int, default=1)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    folder = Path(tempfile.mkdtemp(prefix='superevents-bench-'))
+    system = System(folder)
+    uploader = None
+    try:
+        system.start()
+        uploader = Uploader(system.gracedb_url, args.threads)
+        results = {'burst': burst(system, uploader, args.burst,
+                                  args.burst_window, rng)}
+        r = results['burst']
+        print(f'burst: {r["events"]} uploads in {r["upload_window_s"]} s → '
+              f'{r["superevents"]} superevent(s), correct: {r["correct"]}; '
+              f'settled after {r["time_to_settle_s"]} s '
+              f'({r["events_per_s"]} events/s); baseline handler saw the '
+              f'last alert after {r["baseline_last_alert_s"]} s')
+        results['sustained'] = sustained(system, uploader, args.rate,
+                                         args.duration, rng)
+        r = results['sustained']
+        print(f'sustained: {r["achieved_per_s"]}/s for {args.duration} s '
+              f'({r["events"]} events, {r["candidates"]} candidates): '
+              f'handling p50 {r["handling"]["p50_ms"]} ms, p99 '
+              f'{r["handling"]["p99_ms"]} ms; baseline p50 '
+              f'{r["baseline"]["p50_ms"]} ms, p99 '
+              f'{r["baseline"]["p99_ms"]} ms')
+        out = ROOT / 'benchmarks' / 'results' / 'superevents.json'
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + '\n')
+        print(f'wrote {out}')
+    finally:
+        if uploader:
+            uploader.close()
+        system.stop()
+
+
+if __name__ == '__main__':
+    main()
