@@ -7,6 +7,7 @@ process behind.
 """
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -33,18 +34,25 @@ def run(args, env, timeout=180):
 def local_env(tmp_path):
     """A configuration module whose every address is a free port."""
     require_program(deployment.find_redis_server(), 'redis-server')
-    broker = f'redis://127.0.0.1:{free_port()}/0'
-    module = tmp_path / 'conf_deployment.py'
-    module.write_text(
-        'from gwcelery.conf.local import *\n'
-        f'broker_url = result_backend = {broker!r}\n'
-        f'flower_port = {free_port()}\n')
+    feed = f'127.0.0.1:{free_port()}'
+    settings = {
+        'broker_url': f'redis://127.0.0.1:{free_port()}/0',
+        'gracedb_url': f'http://127.0.0.1:{free_port()}/api/',
+        'gcn_feed_address': feed,
+        'gcn_remote_address': (feed,),
+        'voevent_broadcaster_address': f'127.0.0.1:{free_port()}',
+        'flower_port': free_port(),
+    }
+    settings['result_backend'] = settings['lvalert_url'] = settings['broker_url']
+    (tmp_path / 'conf_deployment.py').write_text(
+        'from gwcelery.conf.local import *\n' + ''.join(
+            f'{key} = {value!r}\n' for key, value in settings.items()))
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(('CELERY_', 'FLOWER_'))}
     env.update(CELERY_CONFIG_MODULE='conf_deployment',
                PYTHONPATH=f'{tmp_path}{os.pathsep}{env["PYTHONPATH"]}',
                GWCELERY_STATE_DIR=str(tmp_path / 'state'))
-    yield env, broker
+    yield env, settings
     # Never leave a deployment running, whatever happened above.
     run(['local', 'stop'], env)
 
@@ -67,7 +75,7 @@ def alive(pid):
 
 
 def test_start_status_stop(local_env):
-    env, broker = local_env
+    env, settings = local_env
     state = Path(env['GWCELERY_STATE_DIR'])
 
     result = run(['local', 'start'], env)
@@ -83,7 +91,7 @@ def test_start_status_stop(local_env):
         return status.returncode == 0 and lines and all(
             'RUNNING' in line for line in lines) and status.stdout
     status = wait_for(all_running, timeout=90, what='every program to run')
-    for name in ['redis', 'beat', 'flower'] + [
+    for name in ['redis', 'beat', 'flower', 'localgracedb', 'gcn-feed'] + [
             f'worker-{queue}' for queue in QUEUE_WORKERS]:
         assert name in status
         assert (state / 'log' / f'{name}.log').exists()
@@ -94,12 +102,20 @@ def test_start_status_stop(local_env):
         return all(f'gwcelery-{queue}@' in out for queue in QUEUE_WORKERS)
     wait_for(workers_answer, timeout=90, interval=1, what='workers to answer')
 
-    flower_port = int(
-        (state.parent / 'conf_deployment.py').read_text()
-        .split('flower_port = ')[1].split()[0])
-    with urllib.request.urlopen(
-            f'http://127.0.0.1:{flower_port}/healthcheck', timeout=10) as r:
-        assert r.status == 200
+    def answers(url):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    # Flower, the local GraceDb and the GCN feed serve at their addresses.
+    port = settings['flower_port']
+    assert answers(f'http://127.0.0.1:{port}/healthcheck')
+    wait_for(lambda: answers(settings['gracedb_url']), timeout=60,
+             what='the local GraceDb to answer')
+    host, port = settings['gcn_feed_address'].split(':')
+    socket.create_connection((host, int(port)), timeout=5).close()
 
     pids = supervisor_pids(state)
     assert len(pids) >= 8
@@ -113,7 +129,7 @@ def test_start_status_stop(local_env):
 
 
 def test_restarts_a_killed_program(local_env):
-    env, broker = local_env
+    env, settings = local_env
     state = Path(env['GWCELERY_STATE_DIR'])
     assert run(['local', 'start'], env).returncode == 0
 
