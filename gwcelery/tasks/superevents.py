@@ -136,6 +136,11 @@ def process(graceid):
     return action.superevent_id
 
 
+#: Event fields that the rules read.
+_REQUIRED = frozenset({'graceid', 'group', 'pipeline', 'gpstime', 'far',
+                       'labels', 'instruments', 'extra_attributes'})
+
+
 def _join_update(superevent, event, r):
     """Update a superevent that ``event`` has just joined.
 
@@ -145,14 +150,19 @@ def _join_update(superevent, event, r):
     united with the superevent's: one fetch instead of one per member.
     """
     preferred_id = superevent.get('preferred_event')
-    try:
-        preferred = gracedb.get_event(preferred_id)
-    except Exception as exc:
-        if _status(exc) != 404:
-            raise
-        # The preferred event is gone from GraceDb: weigh everything.
-        reevaluate(superevent['superevent_id'], r)
-        return
+    preferred = superevent.get('preferred_event_data') or {}
+    # GraceDb embeds the preferred event in the superevent; fetch it only
+    # if that copy is missing or lacks what the ordering reads.
+    if preferred.get('graceid') != preferred_id or not _REQUIRED <= set(
+            preferred):
+        try:
+            preferred = gracedb.get_event(preferred_id)
+        except Exception as exc:
+            if _status(exc) != 404:
+                raise
+            # The preferred event is gone from GraceDb: weigh everything.
+            reevaluate(superevent['superevent_id'], r)
+            return
     changes = r.changes(superevent, [preferred, event])
     if changes:
         gracedb.update_superevent(superevent['superevent_id'], **changes)
