@@ -416,6 +416,7 @@ class _PublisherClient(_BackoffMixin, slixmpp.ClientXMPP):
         super().__init__(f'{creds.username}@{server.host}/'
                          f'publisher-{uuid.uuid4().hex[:8]}',
                          creds.password)
+        self.register_plugin('xep_0004')
         self.register_plugin('xep_0030')
         self.register_plugin('xep_0060')
         _configure(self, server, max_backoff)
@@ -502,9 +503,13 @@ class XMPPPublisher:
 
     async def _create(self, node):
         await self._online()
+        # Keep as many items as the server allows (prosody's default node
+        # keeps 20), so that listeners can recover that many.
+        form = self._client.plugin['xep_0004'].make_form(ftype='submit')
+        form.add_field(var='pubsub#max_items', value='max')
         try:
             await self._client.plugin['xep_0060'].create_node(
-                self._client.pubsub, node, timeout=self.timeout)
+                self._client.pubsub, node, config=form, timeout=self.timeout)
             log.info('Created LVAlert node %s', node)
         except IqError as e:
             if _condition(e) != 'conflict':  # conflict: it exists
