@@ -165,3 +165,110 @@ def test_xmpp_listener_restart_recovers_missed_items(
     time.sleep(0.5)
     alerts = [a for _, a in lvalert_received()[probes:]]
     assert sorted(alerts, key=_uid) == sorted(missed, key=_uid)
+
+
+# -- the XMPP client parts in this process, against the real prosody ---------
+
+def _listen_in_thread(listener, nodes, callback):
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.run,
+                              args=(nodes, callback, stop.is_set))
+    thread.start()
+    return stop, thread
+
+
+def test_xmpp_publisher_threads_share_one_connection(prosody):
+    got = []
+    listener = XMPPListener(parse_url(prosody.url),
+                            Credentials(*LISTENER, 'test'))
+    with Publisher.from_url(prosody.url, *PUBLISHER) as publisher:
+        publisher.create_node('threads')
+        stop, thread = _listen_in_thread(
+            listener, ['threads'], lambda node, item_id, text: got.append(
+                (item_id, json.loads(text))))
+        try:
+            assert listener.ready.wait(20)
+            ids = []
+
+            def publish(n):
+                for i in range(25):
+                    ids.append(publisher.publish('threads', {'t': n, 'i': i}))
+            threads = [threading.Thread(target=publish, args=(n,))
+                       for n in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wait_for(lambda: len(got) >= 200, timeout=20, what='200 items')
+        finally:
+            stop.set()
+            thread.join(10)
+    assert sorted(item_id for item_id, _ in got) == sorted(ids)
+    assert {(a['t'], a['i']) for _, a in got} == {
+        (n, i) for n in range(8) for i in range(25)}
+
+
+def test_xmpp_oversized_item_fails_fast(prosody):
+    """prosody drops a client that sends a stanza over its size limit: the
+    publication fails at once with a clear message, without quoting the
+    payload, and the publisher reconnects for the next one."""
+    with Publisher.from_url(prosody.url, *PUBLISHER, timeout=10) as publisher:
+        started = time.monotonic()
+        with pytest.raises(ConnectionError, match='size limit') as excinfo:
+            publisher.publish('oversized', {'pad': 'x' * (1 << 20)})
+        assert time.monotonic() - started < 5
+        assert 'xxxxxxxx' not in str(excinfo.value)
+        assert publisher.publish('oversized', {'uid': 'small'})
+
+
+def test_xmpp_wrong_password_is_retried_and_not_logged(prosody, caplog):
+    secret = 'wrong-password-do-not-log'
+    listener = XMPPListener(parse_url(prosody.url),
+                            Credentials(LISTENER[0], secret, 'test'),
+                            max_backoff=0.5)
+    stop, thread = _listen_in_thread(listener, ['test_gstlal'],
+                                     lambda *a: None)
+    try:
+        wait_for(lambda: caplog.text.count('refused the credentials') >= 2,
+                 timeout=30, what='two refused logins')
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert not listener.ready.is_set()
+    assert secret not in caplog.text
+
+
+def test_xmpp_unreachable_server_is_retried(caplog):
+    from .conftest import free_port
+    server = parse_url(f'xmpp://localhost:{free_port()}')
+    listener = XMPPListener(server, Credentials('u', 'p', 'test'),
+                            max_backoff=0.5)
+    stop, thread = _listen_in_thread(listener, ['x'], lambda *a: None)
+    try:
+        wait_for(lambda: caplog.text.count('Cannot connect') >= 2,
+                 timeout=30, what='two failed connections')
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+
+
+def test_xmpp_publisher_needs_credentials(tmp_path, monkeypatch):
+    monkeypatch.setenv('NETRC', str(tmp_path / 'missing-netrc'))
+    with pytest.raises(RuntimeError, match='machine localhost'):
+        Publisher.from_url('xmpp://localhost:5222')
+
+
+def test_xmpp_tls_required_off_loopback():
+    import slixmpp
+
+    from gwcelery.lvalert import xmpp
+    for url, loopback in (('xmpp://localhost:5222', True),
+                          ('xmpp://127.0.0.1:5222', True),
+                          ('xmpp://192.0.2.1:5222', False)):
+        client = slixmpp.ClientXMPP('u@example.org', 'p')
+        xmpp._configure(client, parse_url(url), 10)
+        assert client.enable_starttls is (not loopback)
+        assert client.enable_plaintext is loopback
+        assert client.plugin['feature_mechanisms'].unencrypted_scram is loopback

@@ -425,6 +425,7 @@ class _PublisherClient(_BackoffMixin, slixmpp.ClientXMPP):
         self.online = asyncio.Event()
         self.stopping = False
         self.known_nodes = set()
+        self.waiters = set()
         self.add_event_handler('session_start', self._on_session)
         self.add_event_handler('disconnected', self._on_disconnected)
         self.add_event_handler('failed_all_auth', self._on_failed_auth)
@@ -439,6 +440,10 @@ class _PublisherClient(_BackoffMixin, slixmpp.ClientXMPP):
 
     def _on_disconnected(self, reason):
         self.online.clear()
+        # Requests in flight will get no answer on this stream.
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(reason)
         if not self.stopping:
             log.warning('LVAlert publisher disconnected (%s); reconnecting',
                         reason)
@@ -526,16 +531,46 @@ class XMPPPublisher:
         for attempt in range(2):
             await self._online()
             try:
-                await client.plugin['xep_0060'].publish(
+                await self._request(client.plugin['xep_0060'].publish(
                     client.pubsub, node, id=item_id, payload=entry,
-                    timeout=self.timeout)
+                    timeout=self.timeout), node, len(text))
                 return item_id
             except IqError as e:
                 if _condition(e) != 'item-not-found' or attempt:
-                    raise
+                    # Not str(e): it quotes the whole stanza.
+                    raise RuntimeError(
+                        f'The LVAlert server refused the item on node {node}'
+                        f': {_condition(e)} {e.text or ""}'.rstrip()) \
+                        from None
                 # Deleted since we created it (or the server forgot it).
                 client.known_nodes.discard(node)
                 await self._create(node)
+
+    async def _request(self, request, node, size):
+        """Await an IQ, failing at once if the stream drops meanwhile."""
+        client = self._client
+        lost = client.loop.create_future()
+        client.waiters.add(lost)
+        task = asyncio.ensure_future(request)
+        try:
+            await asyncio.wait({task, lost},
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            client.waiters.discard(lost)
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise ConnectionError(
+                f'The LVAlert server closed the connection while receiving '
+                f'an item of {size} bytes for node {node} ({lost.result()}); '
+                f'servers drop clients that send stanzas over their size '
+                f'limit (prosody: 256 KiB by default)')
+        try:
+            return task.result()
+        except IqTimeout:
+            raise TimeoutError(
+                f'No answer from the LVAlert server within {self.timeout} s '
+                f'for an item of {size} bytes on node {node}') from None
 
     def create_node(self, node):
         self._call(self._create(node))
