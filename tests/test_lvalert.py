@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -294,3 +295,29 @@ def test_publisher_from_conf_uses_lvalert_url(redis_client, redis_url):
     finally:
         conf.lvalert_url = old
     assert redis_client.xlen(redis_streams.stream_key('superevent')) == 1
+
+
+def test_listener_with_bad_configuration_logs_and_waits(
+        monkeypatch, tmp_path, caplog):
+    """No credentials: one clear error, then a pause before beat retries,
+    instead of a traceback every second."""
+    monkeypatch.setenv('NETRC', str(tmp_path / 'no-netrc'))
+    monkeypatch.setattr(lvalert, 'CONFIG_RETRY_INTERVAL', 0.6)
+    monkeypatch.setattr(lvalert.listen, 'is_aborted', lambda: False)
+    conf = app.conf
+    old = conf.lvalert_url
+    conf.lvalert_url = 'xmpp://lvalert.example.org'
+    try:
+        started = time.monotonic()
+        lvalert.listen.run()
+        elapsed = time.monotonic() - started
+    finally:
+        conf.lvalert_url = old
+    assert elapsed >= 0.5
+    assert 'LVAlert listener cannot start: No LVAlert password' in caplog.text
+    conf.lvalert_url = 'kafka://nowhere'
+    try:
+        lvalert.listen.run()
+    finally:
+        conf.lvalert_url = old
+    assert 'Unsupported LVAlert URL scheme' in caplog.text

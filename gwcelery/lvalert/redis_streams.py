@@ -27,6 +27,8 @@ import time
 import redis
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
+from .transports import parse_url
+
 __all__ = ('stream_key', 'RedisPublisher', 'RedisListener')
 
 log = logging.getLogger(__name__)
@@ -223,6 +225,5 @@ def _sleep_unless(should_stop, seconds):
 
 
 def _redact(url):
-    from .transports import parse_url
     return parse_url(url).redacted
 

@@ -202,6 +202,7 @@ class _ListenerClient(_BackoffMixin, LVAlertClient):
         self.nodes = nodes
         self.address = (server.host, server.port)
         self.missing = set(nodes)
+        self.warned = set()
         self.stopping = False
         self.sessions = 0
         self.add_event_handler('pubsub_publish', self._on_publish)
@@ -260,9 +261,14 @@ class _ListenerClient(_BackoffMixin, LVAlertClient):
                 log.info('Subscribed to LVAlert node %s', node)
             except IqError as e:
                 self.missing.add(node)
-                log.warning('Cannot subscribe to LVAlert node %s (%s); '
-                            'retrying every %.0f s', node, _condition(e),
-                            self.listener.resubscribe_interval)
+                # Warn once per node; the retries every few seconds would
+                # otherwise flood the log while a node does not exist.
+                level = (logging.DEBUG if node in self.warned
+                         else logging.WARNING)
+                self.warned.add(node)
+                log.log(level, 'Cannot subscribe to LVAlert node %s (%s); '
+                        'retrying every %.0f s', node, _condition(e),
+                        self.listener.resubscribe_interval)
 
     async def recover(self):
         seen = self.listener.seen
@@ -407,7 +413,9 @@ class XMPPListener:
             await _close(client)
 
     def close(self):
-        pass
+        client = getattr(self.seen, 'client', None)
+        if client is not None:
+            client.close()
 
 
 class _PublisherClient(_BackoffMixin, slixmpp.ClientXMPP):

@@ -24,6 +24,8 @@ nodes that handlers are registered for, and for each item received
 
 None of these stops the listener.
 """
+import time
+
 from celery.utils.log import get_task_logger
 
 from .. import app
@@ -34,6 +36,9 @@ from .core import DispatchHandler
 __all__ = ('LVAlertHandler', 'handler', 'listen')
 
 log = get_task_logger(__name__)
+
+#: Seconds between attempts to start a listener whose configuration is bad.
+CONFIG_RETRY_INTERVAL = 30.0
 
 
 class LVAlertHandler(DispatchHandler):
@@ -84,10 +89,19 @@ def _receive(node, item_id, payload):
 def listen(self):
     """Receive LVAlert messages and dispatch them to their handlers."""
     nodes = sorted(handler)
-    server = transports.parse_url(app.conf.lvalert_url)
-    log.info('LVAlert listener on %s (%s transport) for nodes: %s',
-             server.redacted, server.transport, ', '.join(nodes) or 'none')
-    listener = transports.open_listener(app.conf)
+    try:
+        server = transports.parse_url(app.conf.lvalert_url)
+        log.info('LVAlert listener on %s (%s transport) for nodes: %s',
+                 server.redacted, server.transport, ', '.join(nodes) or 'none')
+        listener = transports.open_listener(app.conf)
+    except (ValueError, RuntimeError) as e:
+        # A configuration problem (URL, credentials): say so once, then
+        # wait before beat starts the task again, rather than every second.
+        log.error('LVAlert listener cannot start: %s', e)
+        deadline = time.monotonic() + CONFIG_RETRY_INTERVAL
+        while not self.is_aborted() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return
     try:
         listener.run(nodes, _receive, self.is_aborted)
     finally:
