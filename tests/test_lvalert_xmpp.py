@@ -272,3 +272,27 @@ def test_xmpp_tls_required_off_loopback():
         assert client.enable_starttls is (not loopback)
         assert client.enable_plaintext is loopback
         assert client.plugin['feature_mechanisms'].unencrypted_scram is loopback
+
+
+def _kept(publisher, node):
+    transport = publisher._transport
+    client = transport._client
+
+    async def ids():
+        result = await client.plugin['xep_0060'].get_items(
+            client.pubsub, node, max_items=1000)
+        return [item['id'] for item in result['pubsub']['items']]
+    return transport._call(ids())
+
+
+def test_xmpp_nodes_keep_what_listeners_can_recover(prosody):
+    """Nodes created by the publisher keep as many items as the server
+    allows (prosody here: 100), not prosody's default of 20."""
+    with Publisher.from_url(prosody.url, *PUBLISHER) as publisher:
+        ids = [publisher.publish('keeps_max', {'i': i}) for i in range(120)]
+        assert _kept(publisher, 'keeps_max') == ids[-100:]
+    with Publisher.from_url(prosody.url, *PUBLISHER,
+                            node_max_items=None) as publisher:
+        ids = [publisher.publish('keeps_default', {'i': i})
+               for i in range(30)]
+        assert _kept(publisher, 'keeps_default') == ids[-20:]

@@ -108,6 +108,13 @@ lvalert_stream_maxlen = 10000
 """Embedded (Redis) transport: approximate number of items each node's
 stream keeps. Items trimmed before the listener read them are lost."""
 
+lvalert_node_max_items = 'max'
+"""XMPP transport: how many items the nodes that gwcelery's publisher
+creates keep (``pubsub#max_items``): ``'max'`` for the most the server
+allows, a number, or ``None`` for the server's default. After an outage a
+listener recovers at most this many items per node; on prosody with file
+storage, each publication costs more the more items a node keeps."""
+
 flower_address = '127.0.0.1'
 """Address that ``gwcelery flower`` binds when not given ``--address``:
 loopback, so the console is not exposed to the network by accident."""

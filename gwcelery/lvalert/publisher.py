@@ -42,7 +42,7 @@ class Publisher:
 
     @classmethod
     def from_url(cls, url, username=None, password=None, *,
-                 stream_maxlen=10000, timeout=30.0):
+                 stream_maxlen=10000, timeout=30.0, node_max_items='max'):
         """Connect to the server at url.
 
         Parameters
@@ -57,6 +57,9 @@ class Publisher:
         timeout : float
             XMPP transport: seconds to wait for the server on connecting
             and on each publication.
+        node_max_items : str or int or None
+            XMPP transport: items kept by the nodes this publisher creates
+            (see :data:`~gwcelery.conf.lvalert_node_max_items`).
         """
         server = parse_url(url)
         if server.transport == 'redis':
@@ -66,7 +69,8 @@ class Publisher:
         from .xmpp import XMPPPublisher
         creds = lookup(server.host, username or server.username,
                        password or server.password)
-        return cls(XMPPPublisher(server, creds, timeout=timeout), server)
+        return cls(XMPPPublisher(server, creds, timeout=timeout,
+                                 node_max_items=node_max_items), server)
 
     @classmethod
     def from_conf(cls, conf):
@@ -76,7 +80,8 @@ class Publisher:
             conf.lvalert_url,
             username=conf.get('lvalert_username'),
             password=conf.get('lvalert_password'),
-            stream_maxlen=conf.get('lvalert_stream_maxlen', 10000))
+            stream_maxlen=conf.get('lvalert_stream_maxlen', 10000),
+            node_max_items=conf.get('lvalert_node_max_items', 'max'))
 
     def publish(self, node, alert):
         """Publish an alert on a node, creating the node if it is missing.

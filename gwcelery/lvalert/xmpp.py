@@ -472,10 +472,16 @@ class XMPPPublisher:
         Of a user allowed to create nodes and publish.
     timeout : float
         Seconds to wait for the connection and for each publication.
+    node_max_items : str or int or None
+        ``pubsub#max_items`` of the nodes this publisher creates: ``'max'``
+        (the most the server allows), a number, or ``None`` for the
+        server's default.
     """
 
-    def __init__(self, server, creds, timeout=30.0, max_backoff=5.0):
+    def __init__(self, server, creds, timeout=30.0, max_backoff=5.0,
+                 node_max_items='max'):
         self.timeout = timeout
+        self.node_max_items = node_max_items
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, daemon=True,
@@ -516,10 +522,13 @@ class XMPPPublisher:
 
     async def _create(self, node):
         await self._online()
-        # Keep as many items as the server allows (prosody's default node
-        # keeps 20), so that listeners can recover that many.
-        form = self._client.plugin['xep_0004'].make_form(ftype='submit')
-        form.add_field(var='pubsub#max_items', value='max')
+        # The items a node keeps are what listeners can recover after an
+        # outage (prosody's default node keeps 20).
+        form = None
+        if self.node_max_items is not None:
+            form = self._client.plugin['xep_0004'].make_form(ftype='submit')
+            form.add_field(var='pubsub#max_items',
+                           value=str(self.node_max_items))
         try:
             await self._client.plugin['xep_0060'].create_node(
                 self._client.pubsub, node, config=form, timeout=self.timeout)
