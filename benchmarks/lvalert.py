@@ -125,7 +125,9 @@ def run_transport(name, lvalert_url, broker, folder, args, publisher_args,
     procs = Processes(env, folder, name).start()
     result = {}
     try:
-        with Publisher.from_url(lvalert_url, *publisher_args) as publisher:
+        with Publisher.from_url(
+                lvalert_url, *publisher_args,
+                node_max_items=args.xmpp_node_max_items) as publisher:
             publisher.create_node(NODE)
             # The listener is up when a probe comes through.
             next_probe = 0.0
@@ -206,11 +208,19 @@ def main():
                         help='alerts published per second')
     parser.add_argument('--missed', type=int, default=150,
                         help='alerts published while no listener runs')
-    parser.add_argument('--expect-xmpp-kept', type=int, default=100,
-                        help=argparse.SUPPRESS)
+    parser.add_argument('--xmpp-node-max-items', default='max',
+                        help="items an XMPP node keeps: 'max' (default), a "
+                             "number, or 'default' for prosody's own (20)")
     parser.add_argument('--output', default=str(
         ROOT / 'benchmarks' / 'results' / 'lvalert.json'))
     args = parser.parse_args()
+    if args.xmpp_node_max_items == 'default':
+        args.xmpp_node_max_items = None
+    # What prosody keeps (its pubsub_max_items is 100 in the test server).
+    args.expect_xmpp_kept = (20 if args.xmpp_node_max_items is None
+                             else 100 if args.xmpp_node_max_items == 'max'
+                             else int(args.xmpp_node_max_items))
+    results_node = args.xmpp_node_max_items
 
     from gwcelery.deployment import find_redis_server
     from tests.fixtures.lvalert import PUBLISHER, Prosody
@@ -224,7 +234,8 @@ def main():
         stdout=open(folder / 'redis.log', 'w'), stderr=subprocess.STDOUT)
     broker = f'redis://127.0.0.1:{redis_port}/0'
     prosody = None
-    results = {'count': args.count, 'rate_per_s': args.rate}
+    results = {'count': args.count, 'rate_per_s': args.rate,
+               'xmpp_node_max_items': results_node}
     try:
         wait(lambda: _listening(redis_port), 20, 'redis-server')
         results['redis'] = run_transport(

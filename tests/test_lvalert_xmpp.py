@@ -296,3 +296,22 @@ def test_xmpp_nodes_keep_what_listeners_can_recover(prosody):
         ids = [publisher.publish('keeps_default', {'i': i})
                for i in range(30)]
         assert _kept(publisher, 'keeps_default') == ids[-20:]
+
+
+def test_xmpp_server_refuses_entity_declarations(prosody):
+    """Hostile XML (a DTD declaring expanding entities) never reaches a
+    listener: the server ends such a stream before any stanza is routed.
+    This is prosody's behaviour, which the listener relies on."""
+    import socket
+    with socket.create_connection(('127.0.0.1', prosody.port), 5) as sock:
+        sock.sendall(
+            b'<?xml version="1.0"?><!DOCTYPE lol [<!ENTITY a "aaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+            b'<stream:stream xmlns="jabber:client" xmlns:stream='
+            b'"http://etherx.jabber.org/streams" to="localhost" '
+            b'version="1.0">&b;')
+        data = b''
+        while chunk := sock.recv(4096):
+            data += chunk
+    assert b'<not-well-formed' in data
+    assert b'aaaaaaaa' not in data
