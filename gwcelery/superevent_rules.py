@@ -30,11 +30,12 @@ Supported rules (each threshold and window is a setting in
   the event. None → a new superevent with the event as preferred event.
 * **Segment of a superevent** is the union of its previous segment and the
   segments of all its events: it widens, never shrinks.
-* **Preferred event** is the first event by :meth:`Rules.sort_key`:
-  complete before incomplete; publishable before not; CBC before Burst;
-  among CBC more instruments, then higher network SNR; among Burst lower
-  FAR; finally the lower GraceDb id (the earlier upload), so that the
-  outcome does not depend on the order in which alerts arrive.
+* **Preferred event** is the first event by :meth:`Rules.sort_key`, whose
+  criteria and their order are a setting; by default complete before
+  incomplete; publishable before not; CBC before Burst; among CBC more
+  instruments, then higher network SNR; among Burst lower FAR; always last
+  the lower GraceDb id (the earlier upload), so that the outcome does not
+  depend on the order in which alerts arrive.
   ``t_0`` is the preferred event's time.
 
 Applying the rules twice to the same state yields no change
@@ -46,7 +47,8 @@ import math
 import re
 from types import MappingProxyType
 
-__all__ = ('Rules', 'Create', 'Join', 'Ignore', 'Update')
+__all__ = ('Rules', 'Create', 'Join', 'Ignore', 'Update',
+           'PREFERRED_CRITERIA', 'PREFERRED_ORDER')
 
 #: Pipelines (lower case) whose candidates are compact binary coalescences.
 CBC_PIPELINES = frozenset(
@@ -54,6 +56,19 @@ CBC_PIPELINES = frozenset(
 
 #: Pipelines (lower case) whose candidates are unmodelled bursts.
 BURST_PIPELINES = frozenset({'cwb', 'olib', 'lib'})
+
+#: The criteria that can pick the preferred event, each preferring events
+#: with the higher value: ``complete`` (has every completeness label of its
+#: kind), ``publishable`` (FAR × trials factor within the public-alert
+#: threshold), ``group`` (CBC over Burst over anything else),
+#: ``instruments`` (number of detectors, CBC only), ``significance``
+#: (network SNR for CBC, lower FAR for the rest).
+PREFERRED_CRITERIA = frozenset(
+    {'complete', 'publishable', 'group', 'instruments', 'significance'})
+
+#: The default order of :data:`PREFERRED_CRITERIA`.
+PREFERRED_ORDER = ('complete', 'publishable', 'group', 'instruments',
+                   'significance')
 
 #: Tolerance (s) below which two segment bounds count as equal, so that
 #: rounding in GraceDb's storage does not cause needless updates.
@@ -157,7 +172,18 @@ class Rules:
         default_factory=lambda: {'cbc': 5.0, 'burst': 4.0})
     """Trials factor of each kind (the number of searches of that kind)."""
 
+    preferred_order: tuple = PREFERRED_ORDER
+    """Criteria that pick the preferred event, most important first; any
+    ordered selection of :data:`PREFERRED_CRITERIA`."""
+
     def __post_init__(self):
+        order = tuple(self.preferred_order)
+        unknown = [name for name in order if name not in PREFERRED_CRITERIA]
+        if unknown or len(set(order)) != len(order):
+            raise ValueError(
+                f'preferred-event criteria {list(order)!r} must be distinct '
+                f'names from {sorted(PREFERRED_CRITERIA)}')
+        object.__setattr__(self, 'preferred_order', order)
         # Keys are matched in lower case; freeze the tables.
         for name in ('d_t_start', 'd_t_end', 'complete_labels',
                      'publish_far_threshold', 'trials_factor'):
@@ -185,7 +211,8 @@ class Rules:
             query_d_t_end=conf['superevent_query_d_t_end'],
             complete_labels=conf['superevent_complete_labels'],
             publish_far_threshold=conf['preliminary_alert_far_threshold'],
-            trials_factor=conf['preliminary_alert_trials_factor'])
+            trials_factor=conf['preliminary_alert_trials_factor'],
+            preferred_order=conf['superevent_preferred_event_order'])
 
     # -- properties of one event ---------------------------------------------
 
@@ -287,17 +314,28 @@ class Rules:
             return False
         return far * self.trials_factor.get(kind, 1.0) <= threshold
 
-    def sort_key(self, event):
-        """Key whose maximum is the preferred event (see module docs)."""
+    def _criterion(self, name, event):
         kind = self.kind(event)
-        far = _float(event.get('far'))
+        if name == 'complete':
+            return self.is_complete(event)
+        if name == 'publishable':
+            return self.is_publishable(event)
+        if name == 'group':
+            return {'cbc': 2, 'burst': 1}.get(kind, 0)
+        if name == 'instruments':
+            return len(self.instruments(event)) if kind == 'cbc' else 0
+        # 'significance': loudness for CBC, rarity for everything else.
         if kind == 'cbc':
-            rank, ifos, score = 2, len(self.instruments(event)), self.snr(event)
-        else:
-            rank = 1 if kind == 'burst' else 0
-            ifos, score = 0, -far if far is not None else -math.inf
-        return (self.is_complete(event), self.is_publishable(event),
-                rank, ifos, score, -_graceid_number(event.get('graceid')))
+            return self.snr(event)
+        far = _float(event.get('far'))
+        return -far if far is not None else -math.inf
+
+    def sort_key(self, event):
+        """Key whose maximum is the preferred event: the criteria of
+        :attr:`preferred_order` in turn, then the lower GraceDb number."""
+        return (*(self._criterion(name, event)
+                  for name in self.preferred_order),
+                -_graceid_number(event.get('graceid')))
 
     def preferred(self, events):
         """The preferred event among ``events`` (an iterable of dicts)."""

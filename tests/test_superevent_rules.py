@@ -317,3 +317,26 @@ def test_arrival_order_does_not_change_the_outcome(rules):
         outcomes.add((only['preferred_event'], only['t_0'],
                       only['t_start'], only['t_end']))
     assert len(outcomes) == 1
+
+
+def test_preferred_order_is_a_setting():
+    conf = dict(app.conf)
+    # Kind first: an incomplete CBC event beats a complete burst.
+    conf['superevent_preferred_event_order'] = ('group', 'complete')
+    rules = Rules.from_conf(conf)
+    burst = cwb('G1', labels=['SKYMAP_READY'])
+    event = cbc('G2')
+    assert rules.preferred([burst, event])['graceid'] == 'G2'
+    assert Rules.from_conf(app.conf).preferred([burst, event])['graceid'] == 'G1'
+    # Without 'instruments', SNR alone decides between CBC events.
+    conf['superevent_preferred_event_order'] = ('group', 'significance')
+    rules = Rules.from_conf(conf)
+    hl = cbc('G3', snr=30, ifos='H1,L1')
+    hlv = cbc('G4', snr=12, ifos='H1,L1,V1')
+    assert rules.preferred([hl, hlv])['graceid'] == 'G3'
+
+
+@pytest.mark.parametrize('order', [('loudest',), ('group', 'group')])
+def test_bad_preferred_order_is_refused(order):
+    with pytest.raises(ValueError, match='must be distinct names'):
+        Rules(preferred_order=order)

@@ -176,6 +176,15 @@ superevent_complete_labels = {
 are preferred over incomplete ones. A ``label_added`` alert for one of
 these makes the superevent manager re-evaluate the event's superevent."""
 
+superevent_preferred_event_order = ('complete', 'publishable', 'group',
+                                    'instruments', 'significance')
+"""Criteria that pick a superevent's preferred event, most important
+first: ``complete`` (carries :data:`superevent_complete_labels`),
+``publishable`` (see :data:`preliminary_alert_far_threshold`), ``group``
+(CBC over Burst), ``instruments`` (more detectors, CBC only),
+``significance`` (higher network SNR for CBC, lower FAR for Burst). Ties
+go to the earlier upload (the lower GraceDb number)."""
+
 preliminary_alert_far_threshold = {'cbc': 1 / (60 * 86400),
                                    'burst': 1 / (365 * 86400)}
 """FAR (Hz), after the trials factor, at or below which an event is
