@@ -56,10 +56,10 @@ def test_samples_reach_handlers_and_bad_input_is_survived(
     records = wait_for(four, timeout=30, what='four alerts')
     time.sleep(0.5)  # would any stray dispatch still show up?
     records = without_probes(lvalert_received())
-    assert sorted(records, key=lambda r: r[1]['uid']) == sorted([
+    assert sorted(records, key=_record_key) == sorted([
         ('event', event), ('event', log_alert),
         ('superevent', superevent), ('superevent', label),
-    ], key=lambda r: r[1]['uid'])
+    ], key=_record_key)
 
     log = worker.log()
     assert log.count('Dropping LVAlert item') == 4
@@ -95,6 +95,11 @@ def test_restarted_listener_misses_nothing(
 
 def _uid(alert):
     return alert['uid']
+
+
+def _record_key(record):
+    handler, alert = record
+    return handler, alert['uid'], alert['alert_type']
 
 
 def _listener_hosts(hostnames):
