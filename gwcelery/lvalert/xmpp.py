@@ -205,6 +205,7 @@ class _ListenerClient(_BackoffMixin, LVAlertClient):
         self.warned = set()
         self.stopping = False
         self.sessions = 0
+        self.failures = 0
         self.add_event_handler('pubsub_publish', self._on_publish)
         self.add_event_handler('session_start', self._on_session)
         self.add_event_handler('disconnected', self._on_disconnected)
@@ -217,8 +218,8 @@ class _ListenerClient(_BackoffMixin, LVAlertClient):
 
     def _on_failed_auth(self, event):
         log.error('LVAlert server %s refused the credentials of user %s; '
-                  'retrying in %.0f s', self.address[0],
-                  self.boundjid.user, self.max_backoff)
+                  'retrying with back-off', self.address[0],
+                  self.boundjid.user)
         self.disconnect()
 
     def _on_disconnected(self, reason):
@@ -229,8 +230,6 @@ class _ListenerClient(_BackoffMixin, LVAlertClient):
         log.warning('Disconnected from LVAlert server %s:%s (%s); '
                     'reconnecting in %.1f s', *self.address, reason, delay)
         self.loop.call_later(delay, self._reconnect)
-
-    failures = 0
 
     def _reconnect(self):
         if not self.stopping:
@@ -245,9 +244,13 @@ class _ListenerClient(_BackoffMixin, LVAlertClient):
         try:
             await self.subscribe_missing()
             await self.recover()
-        except (IqError, IqTimeout) as e:
-            log.warning('LVAlert session setup failed (%s); it is retried '
-                        'on the next check', e)
+        except IqError as e:
+            log.warning('LVAlert session setup failed (%s); nodes are '
+                        'fetched again after the next reconnection',
+                        _condition(e))
+        except IqTimeout:
+            log.warning('LVAlert server did not answer during session setup; '
+                        'nodes are fetched again after the next reconnection')
         self.listener.ready.set()
 
     async def subscribe_missing(self):
@@ -408,7 +411,8 @@ class XMPPListener:
                         if before - client.missing:
                             await client.recover()
                     except (IqError, IqTimeout) as e:
-                        log.warning('Resubscribing failed: %s', e)
+                        log.warning('Resubscribing failed: %s',
+                                    type(e).__name__)
         finally:
             await _close(client)
 
