@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# Replace this script's folder on sys.path: benchmarks/gcn.py there would
+# hide pygcn's gcn package.
+sys.path[0] = str(ROOT)
 
 BARE_APP = '''
 from celery import Celery

@@ -32,7 +32,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# Replace this script's folder on sys.path: benchmarks/gcn.py there would
+# hide pygcn's gcn package.
+sys.path[0] = str(ROOT)
 
 COINC = (ROOT / 'tests' / 'data' / 'gracedb' / 'coinc.xml').read_bytes()
 
