@@ -54,6 +54,14 @@ worker_cancel_long_running_tasks_on_connection_loss = False
 """Let running tasks (the eternal listeners among them) go on when the
 broker connection drops; their locks expire by themselves if they die."""
 
+broker_transport_options = {'visibility_timeout': 600}
+"""Redis transport options. A task that is acknowledged only when it
+finishes (``acks_late``, as the superevent handler) and whose worker is
+killed goes back to its queue after ``visibility_timeout`` seconds: ten
+minutes here instead of Celery's hour. Keep it longer than any such task
+runs and than any ``countdown``/``eta`` a task is sent with, or they run
+twice."""
+
 worker_proc_alive_timeout = 30.0
 """Seconds a new pool process may take to start: importing ligo.skymap
 and lalsuite is slow on a busy machine."""
