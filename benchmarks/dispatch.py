@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Round-trip latency and throughput of a trivial task: gwcelery vs bare Celery.
 
-Both apps use the same Redis (a private redis-server started here unless
-``--broker`` is given) and the same worker settings, in the same run:
+Both apps use the same Redis server (a private redis-server started here
+unless ``--broker`` is given; one database each) and the same worker
+settings, in the same run, with both workers up at once and measurements
+taken in blocks that alternate between them (medians over the blocks):
 
 * round trip: ``add.delay(1, 1).get()`` one at a time (p50, p99, rate);
 * throughput: a batch sent at once, timed until every result is back.
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,30 +62,27 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def measure(app, task, n_round_trips, n_batch):
-    for _ in range(20):  # warm up connections and pools
-        task.delay(1, 1).get(timeout=30)
+def round_trips(task, n):
+    """Latencies (s) of n calls one at a time, and their rate."""
     latencies = []
     start = time.perf_counter()
-    for _ in range(n_round_trips):
+    for _ in range(n):
         t0 = time.perf_counter()
         task.delay(1, 1).get(timeout=30)
         latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - start
+    return latencies, n / (time.perf_counter() - start)
+
+
+def batch(task, n):
+    """Rate of n tasks sent at once, until every result is back."""
     t0 = time.perf_counter()
-    results = [task.delay(i, 1) for i in range(n_batch)]
+    results = [task.delay(i, 1) for i in range(n)]
     for result in results:
         result.get(timeout=120)
-    batch = time.perf_counter() - t0
-    return {
-        'round_trip_p50_ms': 1e3 * percentile(latencies, 0.5),
-        'round_trip_p99_ms': 1e3 * percentile(latencies, 0.99),
-        'round_trips_per_s': n_round_trips / elapsed,
-        'batch_tasks_per_s': n_batch / batch,
-    }
+    return n / (time.perf_counter() - t0)
 
 
-def run_case(kind, pool, broker, workdir, args):
+def start_worker(kind, pool, broker, workdir):
     env = {**os.environ, 'CELERY_BROKER_URL': broker,
            'CELERY_RESULT_BACKEND': broker,
            'PYTHONPATH': os.pathsep.join([str(workdir), str(ROOT)])}
@@ -91,27 +91,53 @@ def run_case(kind, pool, broker, workdir, args):
     if kind == 'gwcelery':
         env['CELERY_CONFIG_MODULE'] = 'benchconf'
         command = [sys.executable, '-m', 'gwcelery']
+        import benchtasks
+        from gwcelery import app
+        task = benchtasks.add
     else:
         command = [sys.executable, '-m', 'celery', '-A', 'bareapp']
+        import bareapp
+        app, task = bareapp.app, bareapp.add
     proc = subprocess.Popen(
         [*command, 'worker', '-n', hostname, '-l', 'warning',
          '--without-mingle', '--without-gossip', *pool_args],
         env=env, cwd=workdir, stdout=subprocess.DEVNULL,
         stderr=open(workdir / f'{kind}-{pool}.log', 'w'))
+    app.conf.broker_url = app.conf.result_backend = broker
+    wait_ready(app, hostname, proc)
+    for _ in range(50):  # warm up connections and pools
+        task.delay(1, 1).get(timeout=30)
+    return proc, app, task
+
+
+def run_pool(pool, brokers, workdir, args):
+    """Both workers up at once, each on its own Redis database; blocks of
+    measurements alternate between them so that the machine's drift and
+    noise fall on both alike."""
+    kinds = ('bare', 'gwcelery')
+    workers = {kind: start_worker(kind, pool, brokers[kind], workdir)
+               for kind in kinds}
+    latencies = {kind: [] for kind in kinds}
+    trip_rates = {kind: [] for kind in kinds}
+    batch_rates = {kind: [] for kind in kinds}
     try:
-        if kind == 'gwcelery':
-            import benchtasks
-            from gwcelery import app
-            task = benchtasks.add
-        else:
-            import bareapp
-            app, task = bareapp.app, bareapp.add
-        app.conf.broker_url = app.conf.result_backend = broker
-        wait_ready(app, hostname, proc)
-        return measure(app, task, args.round_trips, args.batch)
+        for block in range(args.repeats):
+            for kind in kinds if block % 2 == 0 else kinds[::-1]:
+                task = workers[kind][2]
+                lat, rate = round_trips(task, args.round_trips // args.repeats)
+                latencies[kind] += lat
+                trip_rates[kind].append(rate)
+                batch_rates[kind].append(batch(task, args.batch // args.repeats))
     finally:
-        proc.terminate()
-        proc.wait(60)
+        for proc, _, _ in workers.values():
+            proc.terminate()
+            proc.wait(60)
+    return {kind: {
+        'round_trip_p50_ms': 1e3 * percentile(latencies[kind], 0.5),
+        'round_trip_p99_ms': 1e3 * percentile(latencies[kind], 0.99),
+        'round_trips_per_s': statistics.median(trip_rates[kind]),
+        'batch_tasks_per_s': statistics.median(batch_rates[kind]),
+    } for kind in kinds}
 
 
 def main():
@@ -119,6 +145,8 @@ def main():
     parser.add_argument('--broker', help='Redis URL (default: start one)')
     parser.add_argument('--round-trips', type=int, default=2000)
     parser.add_argument('--batch', type=int, default=5000)
+    parser.add_argument('--repeats', type=int, default=5,
+                        help='alternating blocks per case (medians reported)')
     parser.add_argument('--output', default=str(
         ROOT / 'benchmarks' / 'results' / 'dispatch.json'))
     args = parser.parse_args()
@@ -148,12 +176,14 @@ def main():
                 raise TimeoutError('redis-server did not start')
             time.sleep(0.05)
     results = {}
+    # One Redis database each, so neither worker takes the other's tasks.
+    base = broker.rsplit('/', 1)[0]
+    brokers = {'bare': f'{base}/1', 'gwcelery': f'{base}/2'}
     try:
         for pool in ('solo', 'prefork'):
-            for kind in ('bare', 'gwcelery'):
-                print(f'{kind} Celery, {pool} pool ...', flush=True)
-                results[f'{kind}/{pool}'] = run_case(
-                    kind, pool, broker, workdir, args)
+            print(f'{pool} pool ...', flush=True)
+            for kind, result in run_pool(pool, brokers, workdir, args).items():
+                results[f'{kind}/{pool}'] = result
     finally:
         if redis:
             redis.terminate()
