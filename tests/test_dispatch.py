@@ -61,7 +61,9 @@ def test_unknown_key_is_logged_and_ignored(registry, caplog):
 @pytest.mark.parametrize('payload', [
     b'{not json', '', json.dumps({'body': 'no key'}), json.dumps([1, 2])])
 def test_undecodable_payload_is_logged_and_dropped(registry, caplog, payload):
-    @registry.handler('a', shared=False)
+    # A task name of its own for each parametrized run.
+    @registry.handler('a', shared=False,
+                      name=f'tests.test_dispatch.undecodable_{id(registry)}')
     def handle(body):
         pass
 
