@@ -1,6 +1,7 @@
 """The handler registry, :class:`gwcelery.tasks.core.DispatchHandler`."""
 import json
 import logging
+import uuid
 
 import pytest
 
@@ -63,7 +64,7 @@ def test_unknown_key_is_logged_and_ignored(registry, caplog):
 def test_undecodable_payload_is_logged_and_dropped(registry, caplog, payload):
     # A task name of its own for each parametrized run.
     @registry.handler('a', shared=False,
-                      name=f'tests.test_dispatch.undecodable_{id(registry)}')
+                      name=f'tests.test_dispatch.undecodable_{uuid.uuid4().hex}')
     def handle(body):
         pass
 
