@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # hide pygcn's gcn package.
 sys.path[0] = str(ROOT)
 
+from benchmarks.common import free_port, percentile  # noqa: E402
+
 BARE_APP = '''
 from celery import Celery
 app = Celery('bare')
@@ -41,12 +43,6 @@ def add(x, y):
 '''
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 def wait_ready(app, hostname, proc, timeout=90):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -55,11 +51,6 @@ def wait_ready(app, hostname, proc, timeout=90):
         if any(hostname in r for r in app.control.ping([hostname], timeout=0.5)):
             return
     raise TimeoutError(f'worker {hostname} did not start')
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def round_trips(task, n):

@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path
                if Path(p or '.').resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import free_port, percentile  # noqa: E402
 os.environ['CELERY_CONFIG_MODULE'] = 'tests.conf'
 os.environ['PYTHONPATH'] = os.pathsep.join(
     filter(None, [str(ROOT), os.environ.get('PYTHONPATH')]))
@@ -43,17 +45,6 @@ LVC_SAMPLE = ROOT / 'tests' / 'data' / 'gcn' / 'G298048-1-Initial.xml'
 
 PYGCN_LISTEN = ('import sys, gcn; gcn.listen(host="127.0.0.1", '
                 'port=int(sys.argv[1]), max_reconnect_timeout=1)')
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def summary(latencies, elapsed=None):

@@ -36,13 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # hide pygcn's gcn package.
 sys.path[0] = str(ROOT)
 
+from benchmarks.common import free_port, percentile  # noqa: E402
+
 COINC = (ROOT / 'tests' / 'data' / 'gracedb' / 'coinc.xml').read_bytes()
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def wait_http(url, proc, timeout=30):
@@ -69,11 +65,6 @@ def wait_port(port, proc, timeout=20):
         except OSError:
             time.sleep(0.05)
     raise TimeoutError('redis-server did not listen')
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
 def summary(latencies):

@@ -34,26 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # shadow packages of the same name.
 sys.path[0] = str(ROOT)
 
+from benchmarks.common import free_port, percentile, wait_for  # noqa: E402
+
 CONF = 'benchmarks.lvalert_conf'
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
-def wait(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f'timed out waiting for {what}')
-        time.sleep(0.05)
 
 
 class Processes:
@@ -154,7 +137,7 @@ def run_transport(name, lvalert_url, broker, folder, args, publisher_args,
                     pause = start + (n + 1) * interval - time.perf_counter()
                     if pause > 0:
                         time.sleep(pause)
-                wait(lambda: sum(r['kind'] == kind for r in records())
+                wait_for(lambda: sum(r['kind'] == kind for r in records())
                      >= args.count, 120, f'{name} {kind} records')
             latencies = {}
             for kind in ('lvalert', 'celery'):
@@ -179,7 +162,7 @@ def run_transport(name, lvalert_url, broker, folder, args, publisher_args,
             restarted = time.monotonic()
             procs.start(beat=False)
             try:
-                wait(lambda: len(records()) >= min(args.missed,
+                wait_for(lambda: len(records()) >= min(args.missed,
                                                    args.expect_xmpp_kept
                                                    if name == 'xmpp'
                                                    else args.missed),
@@ -237,7 +220,7 @@ def main():
     results = {'count': args.count, 'rate_per_s': args.rate,
                'xmpp_node_max_items': results_node}
     try:
-        wait(lambda: _listening(redis_port), 20, 'redis-server')
+        wait_for(lambda: _listening(redis_port), 20, 'redis-server')
         results['redis'] = run_transport(
             'redis', broker, broker, folder, args, ())
         if shutil.which('prosody'):

@@ -45,30 +45,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # packages of the same name.
 sys.path[0] = str(ROOT)
 
+from benchmarks.common import free_port, percentile, wait_for  # noqa: E402
+
 CONF = 'benchmarks.superevents_conf'
 PIPELINES = ['gstlal', 'pycbc', 'spiir', 'mbtaonline']
 HANDLED = re.compile(
     r'^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]*\] '
     r'Handled new alert for (\S+):', re.M)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def percentile(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
-def wait(condition, timeout, what, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f'timed out waiting for {what}')
-        time.sleep(interval)
 
 
 class System:
@@ -108,13 +91,13 @@ class System:
                              '--appendonly', 'no', '--dir', str(self.folder)])
         import redis
         self.redis = redis.Redis.from_url(self.redis_url)
-        wait(self._redis_up, 20, 'redis-server')
+        wait_for(self._redis_up, 20, 'redis-server')
         gwcelery = [sys.executable, '-m', 'gwcelery']
         self.spawn('gracedb', gwcelery + [
             'localgracedb', '--port', str(port), '--database',
             f'sqlite:///{self.folder / "gracedb.sqlite"}',
             '--lvalert-url', self.redis_url])
-        wait(self._gracedb_up, 30, 'the local GraceDb')
+        wait_for(self._gracedb_up, 30, 'the local GraceDb')
         host = socket.gethostname()
         common = ['-l', 'info', '--without-mingle', '--without-gossip']
         self.spawn('general', gwcelery + [
@@ -126,9 +109,9 @@ class System:
             'worker', '-Q', 'superevent', '-c', '1', '--prefetch-multiplier',
             '1', '-n', f'bench-superevent@{host}', *common])
         from gwcelery.tasks.superevents import NODES
-        wait(lambda: self._listening(NODES), 90, 'the LVAlert listener')
+        wait_for(lambda: self._listening(NODES), 90, 'the LVAlert listener')
         from gwcelery import app
-        wait(lambda: app.control.ping([f'bench-superevent@{host}'],
+        wait_for(lambda: app.control.ping([f'bench-superevent@{host}'],
                                       timeout=0.5), 60, 'superevent worker')
 
     def _redis_up(self):
@@ -237,7 +220,7 @@ def burst(system, uploader, n, window, rng):
     uploads = uploader.paced(specs, n / window)
     upload_span = max(at for _, at in uploads) - started
     ids = [g for g, _ in uploads]
-    wait(lambda: set(ids) <= set(system.handled_times()), 300,
+    wait_for(lambda: set(ids) <= set(system.handled_times()), 300,
          'the burst to be handled', interval=0.2)
     handled = system.handled_times()
     settled = max(handled[g] for g in ids)
@@ -266,7 +249,7 @@ def sustained(system, uploader, rate, duration, rng):
     uploads = uploader.paced(specs, rate)
     achieved = n / (time.monotonic() - started)
     ids = [g for g, _ in uploads]
-    wait(lambda: set(ids) <= set(system.handled_times()), 300,
+    wait_for(lambda: set(ids) <= set(system.handled_times()), 300,
          'the stream to be handled', interval=0.2)
     handled = system.handled_times()
     baseline = system.baseline_times()
