@@ -8,6 +8,7 @@ not reachable. :mod:`gwcelery.tools.local` is its command-line front end.
 
 Later subsystems add their processes by appending to :data:`PROGRAMS`.
 """
+import collections
 import dataclasses
 import os
 import shlex
@@ -30,7 +31,9 @@ class Program:
 
     args: tuple
     """Command line, without the interpreter (``('worker', '-Q', 'openmp')``
-    means ``python -m gwcelery worker -Q openmp``); see :attr:`gwcelery`."""
+    means ``python -m gwcelery worker -Q openmp``); see :attr:`gwcelery`.
+    ``{name}`` in an argument is replaced by the setting ``name``, and
+    ``{state_dir}`` by the deployment's state folder."""
 
     gwcelery: bool = True
     """Whether :attr:`args` are arguments of ``python -m gwcelery``; if not,
@@ -55,7 +58,8 @@ def _worker(name, queue, *options):
 #: one worker per queue with that queue's pool and concurrency, Flower.
 #: A Redis server is added by :func:`programs` when none is reachable.
 PROGRAMS = [
-    Program('beat', ('beat', '-l', 'info'), priority=600),
+    Program('beat', ('beat', '-l', 'info',
+                     '-s', '{state_dir}/celerybeat-schedule'), priority=600),
     _worker('general', 'celery',
             '-c', '{local_worker_concurrency}'),
     _worker('openmp', 'openmp', '-c', '1'),
@@ -169,14 +173,13 @@ def programs(conf, folder, start_redis=None):
 
 
 def _command(program, conf, folder):
+    args = list(program.args)
     if program.gwcelery:
-        args = [sys.executable, '-m', 'gwcelery', *program.args]
-        if program.name == 'beat':
-            args += ['-s', str(folder / 'celerybeat-schedule')]
-    else:
-        args = list(program.args)
-    # Arguments may name settings in braces: '{local_worker_concurrency}'.
-    args = [a.format_map(conf) for a in args]
+        args = [sys.executable, '-m', 'gwcelery', *args]
+    # Arguments may name settings or the state folder in braces:
+    # '{local_worker_concurrency}', '{state_dir}'.
+    values = collections.ChainMap({'state_dir': str(folder)}, conf)
+    args = [a.format_map(values) for a in args]
     # supervisor expands %(...)s in commands: escape literal percent signs.
     return ' '.join(shlex.quote(a) for a in args).replace('%', '%%')
 

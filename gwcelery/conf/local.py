@@ -9,8 +9,9 @@ from . import *  # noqa: F401,F403
 gracedb_url = 'http://127.0.0.1:8001/api/'
 """The local GraceDb of the local deployment."""
 
-lvalert_url = 'redis://127.0.0.1:6379/0'
-"""The embedded LVAlert transport on the deployment's own Redis."""
+lvalert_url = broker_url  # noqa: F405
+"""The embedded LVAlert transport on the deployment's own Redis (the
+broker)."""
 
 gcn_remote_address = ('127.0.0.1:8099',)
 """The local GCN feed (``gwcelery gcn feed``) of the local deployment."""
