@@ -11,6 +11,7 @@ from gcn import NoticeType
 
 from gwcelery.deployment import find_redis_server
 from gwcelery.tasks import gcn
+from gwcelery.vtp.parsing import parse
 
 from .conftest import free_port, require_program
 from .fixtures.gcn import DATA, SAMPLES, voevent
@@ -135,3 +136,15 @@ def test_broker_back_within_the_retry_window_loses_nothing(tmp_path):
         if server is not None:
             server.terminate()
             server.wait()
+
+
+def test_a_parsed_root_is_used_as_given():
+    """The listener passes pygcn's parse along: the key comes from that
+    tree, not from parsing the bytes again."""
+    fermi = voevent('ivo://x', NoticeType.FERMI_GBM_GND_POS)
+    swift = voevent('ivo://y', NoticeType.SWIFT_BAT_GRB_POS_ACK)
+    assert gcn.handler.process_args(fermi) == (
+        NoticeType.FERMI_GBM_GND_POS, (fermi,), {})
+    # A root of another notice shows which one the registry read.
+    assert gcn.handler.process_args(fermi, root=parse(swift))[0] == \
+        NoticeType.SWIFT_BAT_GRB_POS_ACK

@@ -53,16 +53,19 @@ class _GCNHandler(DispatchHandler):
 
     key_name = 'GCN notice type'
 
-    def process_args(self, payload, *args, **kwargs):
+    def process_args(self, payload, root=None):
         """Read the notice type from the ``Packet_Type`` parameter.
 
-        The payload is parsed with :func:`gwcelery.vtp.parsing.parse`.
-        A type that :class:`gcn.NoticeType` does not know is returned as a
-        plain int (and finds no handler).
+        ``root`` is the payload already parsed, when the caller has it (the
+        listener does); otherwise the payload is parsed with
+        :func:`gwcelery.vtp.parsing.parse`. A type that
+        :class:`gcn.NoticeType` does not know is returned as a plain int
+        (and finds no handler).
         """
         if isinstance(payload, str):
             payload = payload.encode('utf-8')
-        root = parse(payload, app.conf.vtp_max_packet_size)
+        if root is None:
+            root = parse(payload, app.conf.vtp_max_packet_size)
         if not is_voevent(root):
             raise ValueError(f'not a VOEvent (root element {root.tag})')
         value = get_notice_type(root)
@@ -72,7 +75,7 @@ class _GCNHandler(DispatchHandler):
             log.warning('Notice %s has type %d, which is not a known GCN '
                         'notice type', root.get('ivorn'), value)
             key = value
-        return key, (bytes(payload), *args), kwargs
+        return key, (bytes(payload),), {}
 
 
 handler = _GCNHandler()
@@ -127,7 +130,8 @@ def _dispatch(payload, root):
     delay = 0.5
     while True:
         try:
-            handler.dispatch(payload)
+            # pygcn parsed it already (with our safe parser): reuse that.
+            handler.dispatch(payload, root=root)
             return
         except Exception as e:
             if time.monotonic() + delay > deadline:
