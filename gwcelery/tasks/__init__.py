@@ -8,3 +8,5 @@ from . import gracedb  # noqa: F401
 from . import gcn, voevent  # noqa: F401
 from . import lvalert  # noqa: F401
 from . import superevents  # noqa: F401
+from . import bayestar  # noqa: F401
+from . import orchestrator  # noqa: F401
