@@ -62,7 +62,11 @@ PROGRAMS = [
                      '-s', '{state_dir}/celerybeat-schedule'), priority=600),
     _worker('general', 'celery',
             '-c', '{local_worker_concurrency}'),
-    _worker('openmp', 'openmp', '-c', '1'),
+    # Prefetch one: a localization waiting behind a long one stays on the
+    # queue instead of in this worker's buffer, where it could outlive the
+    # visibility timeout and run twice, and where it would not be passed
+    # by a later message of higher priority.
+    _worker('openmp', 'openmp', '-c', '1', '--prefetch-multiplier', '1'),
     _worker('superevent', 'superevent', '-c', '1',
             '--prefetch-multiplier', '1'),
     _worker('exttrig', 'exttrig', '-c', '1'),

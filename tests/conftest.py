@@ -44,6 +44,7 @@ pytest_plugins = [
     'tests.fixtures.gcn',
     'tests.fixtures.gracedb',
     'tests.fixtures.lvalert',
+    'tests.fixtures.skymaps',
     'tests.fixtures.superevents',
 ]
 

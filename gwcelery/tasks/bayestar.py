@@ -79,11 +79,13 @@ def _check_xml(data, what):
             from None
 
 
-def _gunzip(data, what, limit=MAX_INPUT_BYTES):
+def _gunzip(data, what):
     """Bytes of a possibly gzipped file, refusing to inflate beyond
-    ``limit`` (a small gzip file can hold gigabytes of zeros)."""
+    :data:`MAX_INPUT_BYTES` (a small gzip file can hold gigabytes of
+    zeros)."""
     if data[:2] != b'\x1f\x8b':
         return data
+    limit = MAX_INPUT_BYTES
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         result = inflater.decompress(data, limit + 1)

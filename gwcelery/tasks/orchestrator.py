@@ -215,14 +215,11 @@ def _make_skymap(graceid, psd_filename):
     """Download, localize and upload; the sky map's versioned name."""
     coinc = _download(graceid, 'coinc.xml')
     psd = None if psd_filename is None else _download(graceid, psd_filename)
-    event = bayestar.read_event(coinc, psd)
-    detectors = ','.join(single.detector for single in event.singles)
-    log.info('%s: localizing (%s, %s)', graceid, detectors,
-             app.conf.bayestar_waveform)
-    fits = bayestar.localize_to_fits(event, graceid)
+    # The localize task's own code, run here: the files stay in this
+    # process instead of crossing the broker twice.
+    fits = bayestar.localize(coinc, graceid, psd)
     entry = gracedb.client().write_log(
-        graceid, f'BAYESTAR sky map ({detectors}, waveform '
-                 f'{app.conf.bayestar_waveform})',
+        graceid, f'BAYESTAR sky map (waveform {app.conf.bayestar_waveform})',
         filename=SKYMAP_FILENAME, filecontents=fits,
         tag_name=list(SKYMAP_TAGS)).json()
     return f'{SKYMAP_FILENAME},{entry.get("file_version") or 0}'
@@ -250,6 +247,7 @@ def localize_event(self, graceid, psd_filename=None):
     try:
         if held.state == 'done':
             filename = held.detail
+            log.info('%s: sky map %s made already', graceid, filename)
         else:
             filename = _existing_skymap(graceid)
             if filename is None:
