@@ -7,11 +7,10 @@ import signal
 
 import pytest
 
+from gwcelery.util.waiting import free_port, wait_for
 from gwcelery.vtp.feed import QUEUE_KEY, SENDING_KEY
 
-from .conftest import free_port
 from .fixtures.gcn import DATA, gcn_env, replay, sha256
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

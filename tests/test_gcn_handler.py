@@ -11,12 +11,12 @@ from gcn import NoticeType
 
 from gwcelery.deployment import find_redis_server
 from gwcelery.tasks import gcn
+from gwcelery.util.waiting import free_port, wait_for
 from gwcelery.vtp.parsing import parse
 
-from .conftest import free_port, require_program
+from .conftest import require_program
 from .fixtures.gcn import DATA, SAMPLES, voevent
 from .test_vtp_parsing import SMALL_BOMB
-from .waiting import wait_for
 
 
 @pytest.mark.parametrize('name', sorted(SAMPLES))

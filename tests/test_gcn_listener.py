@@ -9,13 +9,12 @@ import threading
 
 import pytest
 
+from gwcelery.util.waiting import free_port, wait_for
 from gwcelery.vtp.framing import frame, recv_packet
 from gwcelery.vtp.parsing import parse, transport_role
 
-from .conftest import free_port
 from .fixtures.gcn import DATA, SAMPLES, gcn_env, sha256, voevent
 from .test_vtp_parsing import BILLION_LAUGHS, SMALL_BOMB
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

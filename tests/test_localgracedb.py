@@ -16,8 +16,7 @@ from lxml import etree
 
 from gwcelery.localgracedb import ids
 from gwcelery.lvalert.redis_streams import stream_key
-
-from .waiting import wait_for
+from gwcelery.util.waiting import free_port, wait_for
 
 DATA = Path(__file__).parent / 'data'
 COINC = (DATA / 'gracedb' / 'coinc.xml').read_bytes()
@@ -675,7 +674,7 @@ def test_command_defaults_and_clean_stop(tmp_path):
     import subprocess
     import sys
 
-    from .conftest import ROOT, free_port
+    from .conftest import ROOT
 
     port = free_port()
     env = {**os.environ, 'GWCELERY_STATE_DIR': str(tmp_path / 'state'),
@@ -748,7 +747,6 @@ def test_public_url_is_used_in_links_and_alerts(start_gracedb, redis_url,
                                                 redis_client):
     from ligo.gracedb.rest import GraceDb
 
-    from .conftest import free_port
     port = free_port()
     public = f'http://localhost:{port}/api/'
     server = start_gracedb(port=port, lvalert_url=redis_url,

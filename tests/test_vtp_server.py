@@ -7,6 +7,7 @@ import struct
 import pytest
 from lxml import etree
 
+from gwcelery.util.waiting import wait_for
 from gwcelery.vtp.framing import frame, recv_packet
 from gwcelery.vtp.parsing import parse, transport_role
 from gwcelery.vtp.server import (Broadcaster, BroadcasterThread,
@@ -14,7 +15,6 @@ from gwcelery.vtp.server import (Broadcaster, BroadcasterThread,
 
 from .fixtures.gcn import sha256, voevent
 from .test_vtp_parsing import SMALL_BOMB
-from .waiting import wait_for
 
 
 @pytest.fixture
