@@ -157,7 +157,7 @@ def bench_feed(procs, app, redis_url, n, warm_up):
     port = free_port()
     procs.gwcelery('feed', 'gcn', 'feed', '--address', f'127.0.0.1:{port}')
     env = {'GWCELERY_BENCH_GCN_ADDRESS': f'127.0.0.1:{port}'}
-    procs.worker(app, 'general', 'celery', '-c', '4', env=env)
+    procs.worker(app, 'general', 'celery', '-c', '6', env=env)
     procs.gwcelery('beat', 'beat', '-l', 'info',
                    '-s', str(procs.folder / 'beat-schedule'), env=env)
     wait_for(lambda: 'connected (1 connected)' in procs.log('feed'),

@@ -40,7 +40,7 @@ QUICK = {'count': 20, 'missed': 10, 'settle': 0.5}
 def start_worker(procs, name, env, beat=True):
     """A general worker (and beat, which starts the listener on it)."""
     n = sum(key.startswith(f'{name}-worker') for key in procs.procs)
-    procs.gwcelery(f'{name}-worker-{n}', 'worker', '-Q', 'celery', '-c', '4',
+    procs.gwcelery(f'{name}-worker-{n}', 'worker', '-Q', 'celery', '-c', '6',
                    '-n', f'bench-lvalert-{name}-{n}@{socket.gethostname()}',
                    '-l', 'info', '--without-mingle', '--without-gossip',
                    env=env)

@@ -81,6 +81,7 @@ def quick_runs(tmp_path_factory):
     # The benchmarks choose their own configuration, not the tests'.
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(('CELERY_', 'GWCELERY_'))}
+    env['TMPDIR'] = str(folder)  # their logs stay with the test's files
     runs = {}
     for name in BENCHMARKS:
         output, log = folder / f'{name}.json', folder / f'{name}.log'
