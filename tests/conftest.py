@@ -43,6 +43,7 @@ from .waiting import wait_for  # noqa: E402
 pytest_plugins = [
     'tests.fixtures.gcn',
     'tests.fixtures.gracedb',
+    'tests.fixtures.hostile_xml',
     'tests.fixtures.lvalert',
     'tests.fixtures.superevents',
 ]
