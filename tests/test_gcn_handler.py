@@ -8,6 +8,7 @@ import sys
 import pytest
 import redis
 from gcn import NoticeType
+from lxml import etree
 
 from gwcelery.deployment import find_redis_server
 from gwcelery.tasks import gcn
@@ -147,3 +148,32 @@ def test_a_parsed_root_is_used_as_given():
     assert gcn.handler.process_args(fermi, root=parse_packet(swift))[0] == \
         NoticeType.SWIFT_BAT_GRB_POS_ACK
 
+
+def _log_exception(error, message='socket error'):
+    try:
+        raise error
+    except Exception:
+        gcn._pygcn_log.exception(message)
+
+
+def test_pygcn_network_errors_become_one_warning_line(caplog):
+    caplog.set_level(logging.INFO, logger=gcn._pygcn_log.name)
+    _log_exception(ConnectionRefusedError(111, 'Connection refused'),
+                   'could not connect to 127.0.0.1:8099, will retry in 2 s')
+    _log_exception(etree.XMLSyntaxError('refused', 0, 0, 0),
+                   'failed to parse XML')
+    _log_exception(RuntimeError('a bug'), 'exception in payload handler')
+    (network, bug) = caplog.records
+    assert (network.levelname, network.getMessage(), network.exc_info) == (
+        'WARNING', 'could not connect to 127.0.0.1:8099, will retry in 2 s: '
+        '[Errno 111] Connection refused', None)
+    assert 'Traceback' not in caplog.text.split('exception in payload')[0]
+    # Anything else stays an error, with its traceback.
+    assert bug.levelname == 'ERROR' and bug.exc_info[0] is RuntimeError
+    # The refused packet's record is there at debug level, without traceback.
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger=gcn._pygcn_log.name)
+    _log_exception(etree.XMLSyntaxError('refused', 0, 0, 0),
+                   'failed to parse XML')
+    (record,) = caplog.records
+    assert (record.levelname, record.exc_info) == ('DEBUG', None)

@@ -20,6 +20,11 @@ in the child, its reader and parser are replaced by the size-limited one of
 :mod:`gwcelery.vtp.framing` and :func:`gwcelery.vtp.parsing.parse_packet`
 (the policy of :mod:`gwcelery.util.xml`), so a hostile or broken server
 costs a reconnection, never memory or an expanded entity.
+
+pygcn logs every connection failure (a server that hangs up, a refused
+connection) as an error with a traceback; in the listener's log these are
+one-line warnings (see :class:`_NetworkErrorsAsWarnings`), since they are
+the ordinary life of a long-lived connection and pygcn reconnects by itself.
 """
 import functools
 import logging
@@ -106,8 +111,45 @@ class _Shorten(logging.Filter):
         return True
 
 
+class _NetworkErrorsAsWarnings(logging.Filter):
+    """Turns pygcn's records of network trouble into one warning line.
+
+    pygcn logs a server that hangs up, a refused connection or a socket that
+    will not close with ``log.exception``: an error and a traceback, from
+    inside its reconnection loop, so that every restart of a GCN server
+    filled the worker log with errors. They are :class:`OSError` (our
+    :class:`~gwcelery.vtp.framing.FramingError` included), expected on a
+    connection that lives for months, and pygcn reconnects after each one:
+    such a record becomes a warning, ``"<pygcn's message>: <the error>"``,
+    without the traceback.
+
+    A packet refused by our parser reaches pygcn as an
+    :class:`lxml.etree.XMLSyntaxError`; :func:`_parse_packet` has already
+    logged why, so pygcn's record of it (the payload in base64, and a
+    traceback) is kept for debug logs only, without the traceback.
+
+    Anything else (an exception in the handler, say) stays as pygcn logged
+    it.
+    """
+
+    def filter(self, record):
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, OSError):
+            record.msg = f'{record.getMessage()}: {error}'
+            record.args = ()
+            record.levelno, record.levelname = logging.WARNING, 'WARNING'
+        elif isinstance(error, etree.XMLSyntaxError):
+            record.levelno, record.levelname = logging.DEBUG, 'DEBUG'
+        else:
+            return True
+        record.exc_info = record.exc_text = None
+        # The logger checked the level before the filter ran.
+        return logging.getLogger(record.name).isEnabledFor(record.levelno)
+
+
 _pygcn_log = logging.getLogger(__name__ + '.pygcn')
 _pygcn_log.addFilter(_Shorten())
+_pygcn_log.addFilter(_NetworkErrorsAsWarnings())
 
 
 def _parse_packet(payload, max_size):
