@@ -94,7 +94,11 @@ def test_listener_reconnects_after_the_feed_restarts(
     wait_for(lambda: [r['handler'] for r in gcn_received()] == [
         'fermi', 'snews'], timeout=30, what='the SNEWS notice after restart')
     assert gcn_received()[1]['sha256'] == sha256(gcn_samples['snews_gcn.xml'])
+    # Nor does a warm shutdown, which stops the listener's child with SIGINT.
+    worker.stop()
     log = worker.log()
+    assert 'Child process of gwcelery.tasks.gcn.listen exited with code 0' \
+        in log
     assert 'Traceback' not in log
     assert 'ERROR/' not in log
 
