@@ -7,7 +7,8 @@ from gcn import NoticeType
 
 from gwcelery import app
 from gwcelery.tasks import gcn
-from gwcelery.vtp.parsing import parse
+from gwcelery.util import xml
+from gwcelery.vtp.parsing import MAX_PACKET_SIZE
 
 RECEIVED_KEY = 'bench:gcn:received'
 
@@ -21,5 +22,6 @@ def record(payload):
     start = time.time()
     if 'redis' not in _client:
         _client['redis'] = redis.Redis.from_url(app.conf.broker_url)
+    ivorn = xml.voevent_ivorn(xml.parse(payload, MAX_PACKET_SIZE))
     _client['redis'].rpush(RECEIVED_KEY, json.dumps(
-        {'ivorn': parse(payload).get('ivorn'), 'time': start}))
+        {'ivorn': ivorn, 'time': start}))

@@ -42,6 +42,7 @@ from gwcelery.util.waiting import free_port, listening, wait_for  # noqa: E402
 pytest_plugins = [
     'tests.fixtures.gcn',
     'tests.fixtures.gracedb',
+    'tests.fixtures.hostile_xml',
     'tests.fixtures.lvalert',
     'tests.fixtures.superevents',
 ]
