@@ -32,11 +32,11 @@ import pytest
 from gwcelery import app
 from gwcelery.lvalert.publisher import Publisher
 from gwcelery.tasks import bayestar, orchestrator
+from gwcelery.util.waiting import wait_for
 
 from .fixtures.skymaps import (bank_event, psd_for, single_detector,
                                with_embedded_psd, with_masses)
 from .fixtures.superevents import coinc_xml, cwb_trigger
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -71,9 +71,9 @@ def _check_xml(data, what):
     """Refuse hostile or malformed XML before ligo.skymap's parser (which
     would expand entities) sees it: the project's guard, called here and
     nowhere else in this module. Returns the document's lxml root."""
-    from ..localgracedb.xmlsafe import XMLError, parse
+    from ..util.xml import XMLError, parse
     try:
-        return parse(data)
+        return parse(data, MAX_INPUT_BYTES)
     except XMLError as e:
         raise MalformedInputError(f'{what} is not acceptable XML: {e}') \
             from None
