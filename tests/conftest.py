@@ -45,6 +45,7 @@ pytest_plugins = [
     'tests.fixtures.gracedb',
     'tests.fixtures.lvalert',
     'tests.fixtures.superevents',
+    'tests.fixtures.products',
 ]
 
 

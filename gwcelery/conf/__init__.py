@@ -204,6 +204,17 @@ preliminary_alert_trials_factor = {'cbc': 5.0, 'burst': 4.0}
 :data:`preliminary_alert_far_threshold`: the number of searches of each
 kind."""
 
+# -- Source classification ----------------------------------------------------
+
+em_bright_ns_max_mass = 3.0
+"""Heaviest object (M☉) that the source classification
+(:mod:`gwcelery.tasks.em_bright`) counts as a neutron star."""
+
+em_bright_eos = 'SLY'
+"""Neutron-star equation of state (a name that lalsimulation's
+``SimNeutronStarEOSByName`` knows) whose radius the remnant-mass fit of
+:mod:`gwcelery.tasks.em_bright` uses."""
+
 # -- GCN and VOEvents --------------------------------------------------------
 
 gcn_remote_address = ('45.58.43.186:8099', '68.169.57.253:8099')
