@@ -62,7 +62,9 @@ PROGRAMS = [
                      '-s', '{state_dir}/celerybeat-schedule'), priority=600),
     _worker('general', 'celery',
             '-c', '{local_worker_concurrency}'),
-    _worker('openmp', 'openmp', '-c', '1'),
+    # One message at a time, so that a localization sent while a volume
+    # rendering runs is the next to start (priorities order what waits).
+    _worker('openmp', 'openmp', '-c', '1', '--prefetch-multiplier', '1'),
     _worker('superevent', 'superevent', '-c', '1',
             '--prefetch-multiplier', '1'),
     _worker('exttrig', 'exttrig', '-c', '1'),

@@ -1,5 +1,5 @@
-"""HasNS/HasRemnant: the remnant-mass fit and the rule (in-process), and the
-task on a real worker against the local GraceDb."""
+"""HasNS/HasRemnant: the remnant-mass fit and the rule, in-process (the task
+is tested in test_products.py)."""
 import json
 import math
 
@@ -7,7 +7,7 @@ import pytest
 
 from gwcelery.tasks import em_bright
 
-from .fixtures.products import event_json, upload_cbc
+from .fixtures.products import event_json
 
 # -- the remnant-mass fit ----------------------------------------------------
 
@@ -128,22 +128,3 @@ def test_template_from_event_json():
     assert em_bright.template(event) == (10.0, 1.4, 0.5, 0.0)
     with pytest.raises(ValueError, match='no template masses'):
         em_bright.template({'graceid': 'G1', 'extra_attributes': {}})
-
-
-# -- the task ----------------------------------------------------------------
-
-@pytest.mark.slow
-def test_classify_event_writes_file_and_label(products_worker, gracedb):
-    event = upload_cbc(gracedb, mass1=8.0, mass2=1.4, spin1z=0.9)
-    graceid = event['graceid']
-    result = em_bright.classify_event.delay(event).get(timeout=60)
-    assert result == {'HasNS': 1.0, 'HasRemnant': 1.0}
-    stored = json.loads(gracedb.files(graceid, em_bright.FILENAME).read())
-    assert stored == result
-    entry, = [e for e in gracedb.logs(graceid).json()['log']
-              if e['filename'] == em_bright.FILENAME]
-    assert entry['tag_names'] == ['em_bright']
-    assert 'remnant mass' in entry['comment']
-    labels = [label['name']
-              for label in gracedb.labels(graceid).json()['labels']]
-    assert em_bright.LABEL in labels

@@ -1,5 +1,5 @@
-"""p_astro: the numbers (in-process) and the task on a real worker against
-the local GraceDb."""
+"""p_astro: the numbers, in-process (the task is tested in
+test_products.py)."""
 import json
 import math
 
@@ -7,7 +7,7 @@ import pytest
 
 from gwcelery.tasks import p_astro
 
-from .fixtures.products import event_json, upload_cbc
+from .fixtures.products import event_json
 
 
 def test_pycbc_bns_reference_value():
@@ -99,30 +99,3 @@ def test_compute_event_reads_the_event_json():
     del event['extra_attributes']['CoincInspiral']['snr']
     with pytest.raises(ValueError, match='no CoincInspiral SNR'):
         p_astro.compute_event(event)
-
-
-@pytest.mark.slow
-def test_classify_event_writes_file_and_label(products_worker, gracedb):
-    event = upload_cbc(gracedb, pipeline='pycbc', far=1e-9, snr=12.0,
-                       mass1=1.4, mass2=1.4)
-    graceid = event['graceid']
-    result = p_astro.classify_event.delay(event).get(timeout=60)
-    assert result['BNS'] == pytest.approx(0.975, abs=1e-3)
-    stored = json.loads(gracedb.files(graceid, p_astro.FILENAME).read())
-    assert stored == result
-    entry, = [e for e in gracedb.logs(graceid).json()['log']
-              if e['filename'] == p_astro.FILENAME]
-    assert entry['tag_names'] == ['p_astro']
-    labels = [label['name']
-              for label in gracedb.labels(graceid).json()['labels']]
-    assert p_astro.LABEL in labels
-
-
-@pytest.mark.slow
-def test_classify_event_fails_loudly_on_bad_event(products_worker, gracedb):
-    event = upload_cbc(gracedb)
-    del event['extra_attributes']['SingleInspiral']
-    with pytest.raises(ValueError, match='no template masses'):
-        p_astro.classify_event.delay(event).get(timeout=60)
-    assert all(e['filename'] != p_astro.FILENAME
-               for e in gracedb.logs(event['graceid']).json()['log'])
