@@ -38,7 +38,6 @@ worker pops the lists in the order of the steps, so **0 is served first and
 on the ``openmp`` queue goes before every waiting rendering; a rendering
 already running is not interrupted.
 """
-import functools
 import logging
 import re
 
@@ -85,14 +84,32 @@ def _link(graceid, filename):
             f'{filename}</a>')
 
 
+_PARAMETERS = '''
+
+    Parameters
+    ----------
+    filecontents : bytes or None
+        The sky map's FITS file; ``None`` to download ``filename`` first.
+    filename : str
+        Its name in GraceDb, with or without a version (``,N``).
+    graceid : str
+        The event or superevent whose log gets the product.
+    tags : tuple of str
+        Tags of the log entry.
+
+    Returns
+    -------
+    dict
+        The new log entry's JSON (the task replaces itself with
+        :func:`gwcelery.tasks.gracedb.upload`).
+    '''
+
+
 def _product(**options):
     """Make a function ``make(filecontents, filename, graceid) →
     (content, name, message)`` into a product task (see the module's
     documentation)."""
     def decorate(make):
-        @app.task(bind=True, shared=False,
-                  name=f'{__name__}.{make.__name__}', **options)
-        @functools.wraps(make)
         def task(self, filecontents, filename, graceid, tags=TAGS):
             if filecontents is None:
                 raise self.replace(gracedb.download.si(filename, graceid)
@@ -100,7 +117,10 @@ def _product(**options):
             content, name, message = make(filecontents, filename, graceid)
             raise self.replace(gracedb.upload.si(
                 content, name, graceid, message, list(tags)))
-        return task
+        task.__name__ = task.__qualname__ = make.__name__
+        task.__doc__ = make.__doc__.rstrip() + _PARAMETERS
+        return app.task(bind=True, shared=False,
+                        name=f'{__name__}.{make.__name__}', **options)(task)
     return decorate
 
 
