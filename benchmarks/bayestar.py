@@ -236,7 +236,9 @@ def wait_for_value(condition, timeout, what):
 def followups(system, since):
     """Run time of each follow-up task that finished after ``since``."""
     from gwcelery.tasks import orchestrator
-    names = set(orchestrator.SKYMAP_PRODUCTS + orchestrator.CLASSIFIERS)
+    names = {sig.task for sig in
+             orchestrator.skymap_products('x.fits', 'G0').tasks}
+    names |= {task.name for task in orchestrator.CLASSIFIERS}
     found = {}
     for name in ('general', 'openmp'):
         for when, task_name, _, seconds in system.succeeded(name):

@@ -46,6 +46,7 @@ pytest_plugins = [
     'tests.fixtures.lvalert',
     'tests.fixtures.skymaps',
     'tests.fixtures.superevents',
+    'tests.fixtures.products',
 ]
 
 

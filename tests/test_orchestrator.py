@@ -36,6 +36,7 @@ from gwcelery.util.waiting import wait_for
 
 from .fixtures.skymaps import (bank_event, psd_for, single_detector,
                                with_embedded_psd, with_masses)
+from .fixtures.skymaps_conf import FOLLOWUPS
 from .fixtures.superevents import coinc_xml, cwb_trigger
 
 pytestmark = pytest.mark.slow
@@ -170,13 +171,22 @@ def test_sky_map_equals_bayestar_localize_coincs(scenario):
             err_msg=column)
 
 
+def _product_names():
+    return sorted(sig.task for sig in
+                  orchestrator.skymap_products('x.fits', 'G0').tasks)
+
+
+def test_held_followups_are_the_pipelines():
+    assert FOLLOWUPS == set(_product_names()) | {
+        task.name for task in orchestrator.CLASSIFIERS}
+
+
 def test_products_started_once_with_the_uploaded_version(scenario):
     stack = scenario.stack
     version = stack.skymap_entries(scenario.good)[0]['file_version']
     sent = [(name, args) for name, args in stack.followups()
-            if name in orchestrator.SKYMAP_PRODUCTS]
-    assert sorted(name for name, _ in sent) == sorted(
-        orchestrator.SKYMAP_PRODUCTS)
+            if name in _product_names()]
+    assert sorted(name for name, _ in sent) == _product_names()
     for _, args in sent:
         assert args == [None, f'{orchestrator.SKYMAP_FILENAME},{version}',
                         scenario.good, list(orchestrator.SKYMAP_TAGS)]
@@ -192,7 +202,7 @@ def _log_time(log, pattern):
 def test_classification_runs_beside_localization(scenario):
     stack = scenario.stack
     sent = [args for name, args in stack.followups()
-            if name in orchestrator.CLASSIFIERS
+            if name in {task.name for task in orchestrator.CLASSIFIERS}
             and args[0]['graceid'] == scenario.good]
     assert len(sent) == len(orchestrator.CLASSIFIERS)
     # Started on the 'new' alert, before the localization began.

@@ -21,6 +21,7 @@ The tasks return plain JSON values (dicts and lists, or bytes for
 whose worker process is killed in the middle of a call is run again by
 another process rather than lost.
 """
+import json
 import logging
 import random
 import threading
@@ -37,7 +38,7 @@ __all__ = ('GraceDbError', 'client', 'is_transient', 'create_event',
            'add_event_to_superevent', 'remove_event_from_superevent',
            'upload', 'download', 'get_log', 'create_label', 'remove_label',
            'get_labels', 'create_tag', 'remove_tag', 'create_voevent',
-           'get_voevents', 'confirm_as_gw')
+           'get_voevents', 'confirm_as_gw', 'write_json_with_label')
 
 log = logging.getLogger(__name__)
 
@@ -343,3 +344,17 @@ def create_voevent(graceid, voevent_type, **kwargs):
 def get_voevents(graceid):
     """The VOEvents of a superevent."""
     return client().voevents(graceid).json()['voevents']
+
+
+# -- for tasks built on GraceDbTask ------------------------------------------
+
+def write_json_with_label(graceid, filename, payload, message, tags, label):
+    """Write ``payload`` as the JSON file ``filename`` in a log entry, then
+    apply ``label``, so that the file is there before anyone reacts to the
+    label. Called from a task on :class:`GraceDbTask`, a transient failure
+    repeats that task (which may leave a second version of the file)."""
+    gracedb = client()
+    gracedb.write_log(graceid, message, filename=filename,
+                      filecontents=json.dumps(payload).encode(),
+                      tag_name=list(tags))
+    gracedb.write_label(graceid, label)

@@ -17,7 +17,7 @@ critical path in one task, so that no file crosses the broker: it
 downloads the files from GraceDb, runs BAYESTAR
 (:mod:`gwcelery.tasks.bayestar`), uploads :data:`SKYMAP_FILENAME` tagged
 ``sky_loc``, labels the event ``SKYMAP_READY`` and only then starts the
-sky-map products (:data:`SKYMAP_PRODUCTS`), which download the map
+sky-map products (:func:`skymap_products`), which download the map
 themselves, off the critical path.
 
 Once only. Each of the sky map, its products and the classification of an
@@ -41,10 +41,11 @@ import logging
 from celery import group
 
 from .. import app, claims
-from . import bayestar, gracedb, lvalert, superevents
+from . import (bayestar, em_bright, gracedb, lvalert, p_astro, skymaps,
+               superevents)
 
 __all__ = ('CBC_PIPELINES', 'CBC_NODES', 'SKYMAP_FILENAME', 'SKYMAP_TAGS',
-           'SKYMAP_LABEL', 'SKYMAP_PRODUCTS', 'CLASSIFIERS',
+           'SKYMAP_LABEL', 'CLASSIFIERS', 'skymap_products',
            'handle_cbc_event', 'localize_event', 'is_cbc', 'report')
 
 log = logging.getLogger(__name__)
@@ -69,17 +70,18 @@ SKYMAP_TAGS = ('sky_loc',)
 #: Label applied once it is there.
 SKYMAP_LABEL = 'SKYMAP_READY'
 
-#: Tasks started for each new sky map, by name, off the critical path.
-#: Each is called as ``(None, 'bayestar.multiorder.fits,N', graceid, tags)``
-#: and downloads that version of the map itself.
-SKYMAP_PRODUCTS = ('gwcelery.tasks.skymaps.annotate_fits',
-                   'gwcelery.tasks.skymaps.plot_allsky',
-                   'gwcelery.tasks.skymaps.plot_volume')
+#: Tasks started for each new CBC event with the event's JSON; they run
+#: beside the localization.
+CLASSIFIERS = (em_bright.classify_event, p_astro.classify_event)
 
-#: Tasks started for each new CBC event, by name, called with the event's
-#: JSON; they run beside the localization.
-CLASSIFIERS = ('gwcelery.tasks.em_bright.classify_event',
-               'gwcelery.tasks.p_astro.classify_event')
+
+def skymap_products(filename, graceid):
+    """The products started for each new sky map, off the critical path:
+    :func:`gwcelery.tasks.skymaps.annotate` (annotation, all-sky plot,
+    volume rendering), each downloading that version of the map itself
+    rather than receiving it through the broker."""
+    return skymaps.annotate(None, filename, graceid, SKYMAP_TAGS)
+
 
 #: Names of the claims (see :mod:`gwcelery.claims`).
 _SKYMAP, _PRODUCTS, _CLASSIFICATION = (
@@ -114,23 +116,23 @@ def _retry_later(task, exc, what):
                      max_retries=app.conf.gracedb_max_retries)
 
 
-def _send_once(graceid, what, owner, signatures):
-    """Send a group of signatures unless ``what`` was sent already."""
+def _send_once(graceid, what, owner, canvas):
+    """Send a canvas unless ``what`` was sent already."""
     held = claims.claim(graceid, what, owner, _SEND_LEASE)
     if held.state != 'mine':
         log.info('%s: %s already %s', graceid, what,
                  'sent' if held.state == 'done' else 'being sent')
         return False
-    group(signatures).apply_async()
+    canvas.apply_async()
     claims.finish(graceid, what)
     return True
 
 
 def _start_classification(graceid, event, owner):
-    signatures = [app.signature(name, args=(event,)) for name in CLASSIFIERS]
-    if _send_once(graceid, _CLASSIFICATION, owner, signatures):
+    canvas = group(task.si(event) for task in CLASSIFIERS)
+    if _send_once(graceid, _CLASSIFICATION, owner, canvas):
         log.info('%s: started classification: %s', graceid,
-                 ', '.join(CLASSIFIERS))
+                 ', '.join(task.name for task in CLASSIFIERS))
 
 
 @lvalert.handler(*CBC_NODES, bind=True, shared=False, acks_late=True,
@@ -270,10 +272,7 @@ def localize_event(self, graceid, psd_filename=None):
                         f'{type(exc).__name__}: {exc}')
         raise
     log.info('%s: %s labelled', graceid, SKYMAP_LABEL)
-    signatures = [
-        app.signature(name, args=(None, filename, graceid,
-                                  list(SKYMAP_TAGS)))
-        for name in SKYMAP_PRODUCTS]
-    if _send_once(graceid, _PRODUCTS, owner, signatures):
+    canvas = skymap_products(filename, graceid)
+    if _send_once(graceid, _PRODUCTS, owner, canvas):
         log.info('%s: started sky-map products: %s', graceid,
-                 ', '.join(SKYMAP_PRODUCTS))
+                 ', '.join(sig.task for sig in canvas.tasks))
