@@ -283,8 +283,10 @@ def test_gracedb_failures_are_retried(superevent_stack, faulty_proxy):
             assert proxy.failed == 2
             wait_for(lambda: superevent_stack.handled(g) == 1, timeout=30,
                      what='the handler to finish')
+        # The failures may fall on the new alert or on the label_added
+        # alerts of the classification that runs beside it.
         assert superevent_stack.worker_log().count(
-            'GraceDb failed while handling new alert') >= 4
+            'GraceDb failed while handling ') >= 4
     finally:
         superevent_stack.replace_superevent_worker()
 
