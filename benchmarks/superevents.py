@@ -81,6 +81,15 @@ class System(Processes):
             found.setdefault(graceid, when.timestamp())
         return found
 
+    def wait_handled(self, ids, what):
+        """Wait until the superevent handler and the baseline handler have
+        both seen every event of ``ids`` (the general worker that runs the
+        baseline also runs the CBC pipeline's handler and classification,
+        so it may finish later)."""
+        wait_for(lambda: set(ids) <= set(self.handled_times())
+                 and set(ids) <= set(self.baseline_times()), timeout=300,
+                 interval=0.2, what=f'{what} to be handled')
+
     def baseline_times(self):
         from benchmarks.superevents_handlers import STARTS_KEY
         return {k.decode(): float(v)
@@ -148,8 +157,7 @@ def burst(system, uploader, n, window, rng):
     uploads = uploader.paced(specs, n / window)
     upload_span = max(at for _, at in uploads) - started
     ids = [g for g, _ in uploads]
-    wait_for(lambda: set(ids) <= set(system.handled_times()), timeout=300,
-             interval=0.2, what='the burst to be handled')
+    system.wait_handled(ids, 'the burst')
     handled = system.handled_times()
     settled = max(handled[g] for g in ids)
     client = GraceDb(service_url=system.gracedb_url, force_noauth=True)
@@ -177,8 +185,7 @@ def sustained(system, uploader, rate, duration, rng):
     uploads = uploader.paced(specs, rate)
     achieved = n / (time.monotonic() - started)
     ids = [g for g, _ in uploads]
-    wait_for(lambda: set(ids) <= set(system.handled_times()), timeout=300,
-             interval=0.2, what='the stream to be handled')
+    system.wait_handled(ids, 'the stream')
     handled = system.handled_times()
     baseline = system.baseline_times()
     latency = [handled[g] - at for g, at in uploads]
