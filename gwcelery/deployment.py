@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .util.waiting import listening
+
 __all__ = ('Program', 'PROGRAMS', 'programs', 'state_dir',
            'find_redis_server', 'redis_reachable', 'render_supervisor_conf')
 
@@ -113,12 +115,7 @@ def _redis_address(url):
 
 def redis_reachable(url, timeout=1.0):
     """Whether something accepts TCP connections at a Redis URL's address."""
-    host, port = _redis_address(url)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return listening(*_redis_address(url), timeout=timeout)
 
 
 def _is_loopback(host):

@@ -14,10 +14,10 @@ from gwcelery.lvalert import alerts, credentials, redis_streams
 from gwcelery.lvalert.publisher import Publisher
 from gwcelery.lvalert.transports import parse_url
 from gwcelery.tasks import lvalert
+from gwcelery.util.waiting import wait_for
 
 from .conftest import ROOT
 from .fixtures.lvalert import DATA, load_sample
-from .waiting import wait_for
 
 API = 'https://gracedb.ligo.org/api/'
 

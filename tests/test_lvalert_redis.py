@@ -11,9 +11,9 @@ import pytest
 
 from gwcelery import app
 from gwcelery.lvalert.publisher import Publisher
+from gwcelery.util.waiting import wait_for
 
 from .fixtures.lvalert import load_sample, wait_listening, without_probes
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -14,11 +14,11 @@ from gwcelery.lvalert.credentials import Credentials
 from gwcelery.lvalert.publisher import Publisher
 from gwcelery.lvalert.transports import parse_url
 from gwcelery.lvalert.xmpp import XMPPListener
+from gwcelery.util.waiting import free_port, wait_for
 
 from .fixtures.lvalert import (
     DATA, GRACEDB_URL, LISTENER, PUBLISHER, load_sample, wait_listening,
     without_probes)
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -245,7 +245,6 @@ def test_xmpp_wrong_password_is_retried_and_not_logged(prosody, caplog):
 
 
 def test_xmpp_unreachable_server_is_retried(caplog):
-    from .conftest import free_port
     server = parse_url(f'xmpp://localhost:{free_port()}')
     listener = XMPPListener(server, Credentials('u', 'p', 'test'),
                             max_backoff=0.5)

@@ -5,9 +5,9 @@ import pytest
 
 from gwcelery import app
 from gwcelery.tasks import skymaps
+from gwcelery.util.waiting import wait_for
 
 from .tasks import record
-from .waiting import wait_for
 
 QUEUE = 'tests-priority'
 

@@ -12,9 +12,9 @@ import re
 import pytest
 
 from gwcelery.lvalert.publisher import Publisher
+from gwcelery.util.waiting import wait_for
 
 from .fixtures.superevents import fresh_time
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

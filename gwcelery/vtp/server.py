@@ -10,7 +10,7 @@ each VOEvent.
 Each subscriber has its own send queue and writer task, and every write has
 a deadline, so one that never reads, never answers or sends garbage is
 dropped without delaying the others. Packets from subscribers are read with
-the size limit and parsed with the safe parser of :mod:`.parsing`.
+the size limit and parsed with :func:`.parsing.parse_packet`.
 
 It is asyncio code; :class:`BroadcasterThread` runs one in a background
 thread for synchronous callers (the voevent worker's ``send`` task).
@@ -23,11 +23,9 @@ import socket
 import threading
 import time
 
-from lxml import etree
-
+from ..util.xml import XMLError, parse, voevent_ivorn
 from .framing import FramingError, frame, read_packet
-from .parsing import (MAX_PACKET_SIZE, get_ivorn, is_voevent, parse,
-                      transport, transport_role)
+from .parsing import MAX_PACKET_SIZE, parse_packet, transport, transport_role
 
 __all__ = ('NoSubscribers', 'Whitelist', 'parse_address', 'Broadcaster',
            'BroadcasterThread')
@@ -251,8 +249,8 @@ class Broadcaster:
             if payload is None:
                 return
             try:
-                root = parse(payload, self.max_packet_size)
-            except etree.XMLSyntaxError as e:
+                root = parse_packet(payload, self.max_packet_size)
+            except XMLError as e:
                 peer.malformed += 1
                 log.warning('%s: ignoring a malformed packet of %d bytes from '
                             '%s: %s', self.name, len(payload), peer.name, e)
@@ -264,14 +262,13 @@ class Broadcaster:
             elif role == 'iamalive':
                 peer.last_heard = loop.time()
                 log.debug('%s: iamalive from %s', self.name, peer.name)
-            elif role is None and is_voevent(root):
+            elif role is None:
                 log.warning('%s: ignoring VOEvent %s from subscriber %s: '
                             'subscribers do not publish', self.name,
-                            get_ivorn(root), peer.name)
+                            voevent_ivorn(root), peer.name)
             else:
-                log.warning('%s: ignoring unexpected packet from %s '
-                            '(tag %s, role %r)', self.name, peer.name,
-                            root.tag, role)
+                log.warning('%s: ignoring a Transport message with role %r '
+                            'from %s', self.name, role, peer.name)
 
     def _on_receipt(self, peer, role, root, now):
         origin = (root.findtext('Origin') or '').strip()
@@ -368,15 +365,10 @@ class Broadcaster:
         ------
         NoSubscribers
             If no subscriber is connected.
-        lxml.etree.XMLSyntaxError, ValueError
-            If the payload is not a VOEvent with an IVORN.
+        gwcelery.util.xml.XMLError
+            If the payload is not a VOEvent with an IVORN, or is unsafe.
         """
-        root = parse(payload, self.max_packet_size)
-        if not is_voevent(root):
-            raise ValueError(f'not a VOEvent (root element {root.tag})')
-        ivorn = get_ivorn(root)
-        if not ivorn:
-            raise ValueError('VOEvent has no ivorn')
+        ivorn = voevent_ivorn(parse(payload, self.max_packet_size))
         if not self.peers:
             raise NoSubscribers(f'{self.name}: no subscriber is connected')
         loop = asyncio.get_running_loop()
