@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import click
 
 from .. import deployment
+from ..util.network import is_loopback
 
 __all__ = ('localgracedb',)
 
@@ -16,8 +17,7 @@ log = logging.getLogger(__name__)
 def _local_gracedb_url(conf):
     """The configured gracedb_url if it is plain HTTP on this machine."""
     parts = urlsplit(conf.gracedb_url)
-    if parts.scheme == 'http' and parts.hostname in (
-            '127.0.0.1', 'localhost', '::1') and parts.port:
+    if parts.scheme == 'http' and parts.port and is_loopback(parts.hostname):
         return conf.gracedb_url
     return None
 
