@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from gwcelery import app
 from gwcelery.lvalert.publisher import Publisher
 from gwcelery.util.waiting import wait_for
 
@@ -283,8 +284,15 @@ def test_gracedb_failures_are_retried(superevent_stack, faulty_proxy):
             assert proxy.failed == 2
             wait_for(lambda: superevent_stack.handled(g) == 1, timeout=30,
                      what='the handler to finish')
-        assert superevent_stack.worker_log().count(
-            'GraceDb failed while handling new alert') >= 4
+        log = superevent_stack.worker_log()
+        assert log.count('GraceDb failed while handling new alert') >= 4
+        # The back-off of the gracedb_retry_* settings (0.2 s doubling, in
+        # the test configuration), not one of its own: two failures in a
+        # row wait at most 0.2 and 0.4 s.
+        delays = [float(d) for d in re.findall(
+            r'GraceDb failed while handling new alert .*; trying again in '
+            r'([\d.]+) s', log)]
+        assert len(delays) >= 4 and max(delays) <= 2 * app.conf.gracedb_retry_backoff
     finally:
         superevent_stack.replace_superevent_worker()
 

@@ -82,9 +82,9 @@ def handle(self, alert):
         superevent_id = process(graceid)
     except Exception as exc:
         if gracedb.is_transient(exc):
-            delay = min(2 ** self.request.retries, 60)
+            delay = gracedb.retry_delay(self.request.retries)
             log.warning('GraceDb failed while handling %s alert for %s '
-                        '(%s); trying again in %d s', alert_type, graceid,
+                        '(%s); trying again in %.1f s', alert_type, graceid,
                         exc, delay)
             raise self.retry(exc=exc, countdown=delay)
         if isinstance(exc, gracedb.GraceDbError):
