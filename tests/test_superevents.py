@@ -12,7 +12,7 @@ import re
 import pytest
 
 from gwcelery import app
-from gwcelery.lvalert.publisher import Publisher
+from gwcelery.lvalert import transport
 from gwcelery.util.waiting import wait_for
 
 from .fixtures.superevents import fresh_time
@@ -234,7 +234,7 @@ def test_the_same_alert_twice_changes_nothing(superevent_stack):
     (before,) = superevent_stack.superevents(t)
     log_before = superevent_stack.client.logs(
         before['superevent_id']).json()['log']
-    with Publisher.from_url(superevent_stack.redis_url) as publisher:
+    with transport.from_url(superevent_stack.redis_url) as publisher:
         for graceid, node in ((first, 'cbc_gstlal'), (second, 'cbc_pycbc')):
             event = superevent_stack.event(graceid)
             publisher.publish(node, {'uid': graceid, 'alert_type': 'new',
@@ -252,7 +252,7 @@ def test_the_same_alert_twice_changes_nothing(superevent_stack):
 
 def test_bad_alerts_are_logged_and_survived(superevent_stack):
     t = fresh_time()
-    with Publisher.from_url(superevent_stack.redis_url) as publisher:
+    with transport.from_url(superevent_stack.redis_url) as publisher:
         publisher.publish('cbc_gstlal', {'alert_type': 'new'})
         publisher.publish('cbc_gstlal', {'uid': ['G1'], 'alert_type': 'new'})
         publisher.publish('cbc_gstlal', {'uid': 'G1', 'alert_type': 'log'})

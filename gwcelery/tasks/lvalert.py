@@ -11,8 +11,9 @@ decoded alert (a :class:`dict`)::
 
 :func:`listen` is an eternal task: one copy runs in the deployment,
 connected to :data:`~gwcelery.conf.lvalert_url` over the transport its
-scheme names (see :mod:`gwcelery.lvalert`). It subscribes to exactly the
-nodes that handlers are registered for, and for each item received
+scheme names (see :mod:`gwcelery.lvalert.transport`). It subscribes to
+exactly the nodes that handlers are registered for, and for each item
+received
 
 * drops it with a warning if it is larger than
   :data:`~gwcelery.conf.lvalert_max_payload`, not JSON or not a JSON
@@ -30,7 +31,7 @@ from celery.utils.log import get_task_logger
 
 from .. import app
 from ..eternal import EternalTask
-from ..lvalert import alerts, transports
+from ..lvalert import alerts, transport
 from .core import DispatchHandler
 
 __all__ = ('LVAlertHandler', 'handler', 'listen')
@@ -90,10 +91,7 @@ def listen(self):
     """Receive LVAlert messages and dispatch them to their handlers."""
     nodes = sorted(handler)
     try:
-        server = transports.parse_url(app.conf.lvalert_url)
-        log.info('LVAlert listener on %s (%s transport) for nodes: %s',
-                 server.redacted, server.transport, ', '.join(nodes) or 'none')
-        listener = transports.open_listener(app.conf)
+        lvalert = transport.from_conf(app.conf)
     except (ValueError, RuntimeError) as e:
         # A configuration problem (URL, credentials): say so once, then
         # wait before beat starts the task again, rather than every second.
@@ -102,7 +100,9 @@ def listen(self):
         while not self.is_aborted() and time.monotonic() < deadline:
             time.sleep(0.5)
         return
+    log.info('LVAlert listener on %s (%s transport) for nodes: %s',
+             lvalert.server.redacted, lvalert.name, ', '.join(nodes) or 'none')
     try:
-        listener.run(nodes, _receive, self.is_aborted)
+        lvalert.listen(nodes, _receive, self.is_aborted)
     finally:
-        listener.close()
+        lvalert.close()

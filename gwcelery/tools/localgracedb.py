@@ -38,20 +38,13 @@ def _publisher(conf, lvalert_url):
     if lvalert_url == 'none':
         log.warning('LVAlert publishing is disabled (--lvalert-url none)')
         return None
+    from ..lvalert import transport
     try:
-        from ..lvalert.publisher import Publisher
-    except ImportError as e:
-        log.warning('No LVAlert publisher available (%s); changes will not '
-                    'be announced', e)
-        return None
-    try:
-        if lvalert_url:
-            return Publisher.from_url(lvalert_url)
-        return Publisher.from_conf(conf)
+        return transport.from_conf(conf, lvalert_url)
     except Exception as e:
         # Serving without alerts beats not serving at all.
-        log.error('Cannot connect the LVAlert publisher (%s: %s); changes '
-                  'will not be announced', type(e).__name__, e)
+        log.error('No LVAlert publisher (%s: %s); changes will not be '
+                  'announced', type(e).__name__, e)
         return None
 
 
