@@ -1,12 +1,14 @@
 """LVAlert building blocks in this process: decoding, GraceDb filter, URLs
 and the transport table, credentials, the Redis Streams transport's
-acknowledgements, the handler registry, and ``gwcelery lvalert
+acknowledgements, the handler registry's contract, and ``gwcelery lvalert
 publish``."""
 import json
+import logging
 import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -162,19 +164,90 @@ def test_unreadable_netrc_logs_no_secret(tmp_path, monkeypatch, caplog):
 
 # -- the handler registry ------------------------------------------------------
 
-def test_handler_registry_decodes_text():
+CONTRACT_QUEUE = 'tests_lvalert_contract'
+
+
+@pytest.fixture
+def contract_registry(redis_client):
+    """A registry with one handler on ``cbc_test_only``, whose tasks go to
+    a queue of their own that no worker consumes: what is dispatched
+    waits there, in the real broker."""
     registry = lvalert.LVAlertHandler()
 
-    @registry('cbc_test_only', shared=False)
+    # A task name of its own for each test that uses the fixture.
+    @registry('cbc_test_only', shared=False, queue=CONTRACT_QUEUE,
+              name=f'tests.test_lvalert.contract_{uuid.uuid4().hex}')
     def handle(alert):
-        return alert
+        pass
 
-    assert registry['cbc_test_only'] == [handle]
-    node, args, kwargs = registry.process_args('cbc_test_only', '{"uid": 1}')
+    def queued():
+        return redis_client.llen(CONTRACT_QUEUE)
+    return registry, queued
+
+
+def test_registry_decodes_and_dispatches(contract_registry, caplog):
+    registry, queued = contract_registry
+    caplog.set_level(logging.INFO)
+    node, args, kwargs = registry.process_args('cbc_test_only', b'{"uid": 1}')
     assert (node, args, kwargs) == ('cbc_test_only', ({'uid': 1},), {})
-    # Undecodable payloads are dropped by dispatch, not raised.
-    assert registry.dispatch('cbc_test_only', 'not json') is None
+    assert registry.dispatch('cbc_test_only', '{"uid": "G1", '
+                             '"alert_type": "new"}', item_id='7-0')
+    assert registry.dispatch('cbc_test_only', {'uid': 'G2'})
+    assert queued() == 2
+    assert 'LVAlert item 7-0 on node cbc_test_only: new G1' in caplog.text
+
+
+@pytest.mark.parametrize('payload, level, message', [
+    ('not json', logging.WARNING,
+     'Dropping LVAlert item 1-0 on node cbc_test_only: payload is not JSON'),
+    (b'\xff{}', logging.WARNING, 'payload is not UTF-8'),
+    ('[1, 2]', logging.WARNING, 'not an object'),
+    ('{"pad": "' + 'x' * (2 << 20) + '"}', logging.WARNING,
+     'exceeds the limit'),
+    ({'uid': 'S1', 'object': {'links': {
+        'self': 'https://gracedb-other.example/api/superevents/S1/'}}},
+     logging.INFO, 'Ignoring LVAlert item 1-0 on node cbc_test_only: its '
+     'object https://gracedb-other.example/api/superevents/S1/ is not in '
+     'our GraceDb'),
+    (json.dumps({'uid': 'G1', 'object': {
+        'self': 'https://gracedb-other.example/api/events/G1'}}),
+     logging.INFO, 'is not in our GraceDb'),
+])
+def test_registry_drops_bad_and_foreign_alerts(contract_registry, caplog,
+                                               payload, level, message):
+    """Whoever calls dispatch: the registry itself decodes and filters."""
+    registry, queued = contract_registry
+    caplog.set_level(logging.INFO)
+    assert registry.dispatch('cbc_test_only', payload, item_id='1-0') is None
+    assert queued() == 0
+    records = [r for r in caplog.records if message in r.getMessage()]
+    assert [r.levelno for r in records] == [level]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_registry_ignores_nodes_without_handlers(contract_registry, caplog):
+    registry, queued = contract_registry
     assert registry.dispatch('no_such_node', {'uid': 1}) is None
+    assert queued() == 0
+    assert ('Ignoring LVAlert alert on node no_such_node: no handler is '
+            'registered for that node') in caplog.text
+
+
+def test_handlers_ignore_results_unless_asked():
+    registry = lvalert.LVAlertHandler()
+
+    @registry('cbc_test_only', shared=False,
+              name='tests.test_lvalert.result_ignored')
+    def ignored(alert):
+        pass
+
+    @registry('cbc_test_only', shared=False, ignore_result=False,
+              name='tests.test_lvalert.result_kept')
+    def kept(alert):
+        pass
+
+    assert ignored.ignore_result is True
+    assert kept.ignore_result is False
 
 
 # -- the Redis Streams transport ----------------------------------------------

@@ -47,8 +47,7 @@ def _status(exc):
 
 
 @lvalert.handler(*NODES, queue='superevent', bind=True, acks_late=True,
-                 reject_on_worker_lost=True, max_retries=None,
-                 ignore_result=True)
+                 reject_on_worker_lost=True, max_retries=None)
 def handle(self, alert):
     """Bring the superevents up to date with one LVAlert message.
 
