@@ -225,6 +225,18 @@ def test_registry_drops_bad_and_foreign_alerts(contract_registry, caplog,
     assert not any(r.exc_info for r in caplog.records)
 
 
+def test_registry_log_lines_quote_alerts_shortened(contract_registry,
+                                                   caplog):
+    registry, _ = contract_registry
+    caplog.set_level(logging.INFO)
+    huge = 'x' * 100000
+    registry.dispatch('cbc_test_only', {'uid': huge, 'alert_type': 'new'})
+    registry.dispatch('cbc_test_only', {'uid': 'S1', 'object': {
+        'self': 'https://gracedb-other.example/' + huge}})
+    assert 'is not in our GraceDb' in caplog.text
+    assert max(len(r.getMessage()) for r in caplog.records) < 500
+
+
 def test_registry_ignores_nodes_without_handlers(contract_registry, caplog):
     registry, queued = contract_registry
     assert registry.dispatch('no_such_node', {'uid': 1}) is None

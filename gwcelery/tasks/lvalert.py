@@ -72,11 +72,13 @@ class LVAlertHandler(DispatchHandler):
         if node not in self:
             raise Drop(f'Ignoring {what}: no handler is registered for '
                        'that node')
+        # Fields of a received alert are quoted shortened: they may be huge.
         if not alerts.is_from(alert, conf.gracedb_url):
             raise Drop(f'Ignoring {what}: its object '
-                       f'{alerts.self_link(alert)} is not in our GraceDb '
+                       f'{alerts.self_link(alert):.200} is not in our GraceDb '
                        f'{conf.gracedb_url}', logging.INFO)
-        log.info('%s: %s %s', what, alert.get('alert_type'), alert.get('uid'))
+        log.info('%s: %.100s %.100s', what, alert.get('alert_type'),
+                 alert.get('uid'))
         return node, (alert,), {}
 
 
