@@ -15,7 +15,7 @@ from ligo.gracedb.exceptions import HTTPError
 from lxml import etree
 
 from gwcelery.localgracedb import ids
-from gwcelery.lvalert.redis_streams import stream_key
+from gwcelery.lvalert.transport.redis_streams import stream_key
 from gwcelery.util.waiting import free_port, wait_for
 
 DATA = Path(__file__).parent / 'data'

@@ -100,12 +100,15 @@ gracedb_max_retries = 10
 reason (connection error, timeout, HTTP 408, 409, 429 or 5xx)."""
 
 gracedb_retry_backoff = 1.0
-"""Seconds before the first retry of a GraceDb task; each further retry
-waits twice as long, up to :data:`gracedb_retry_backoff_max`, with
-random jitter so that many failed tasks do not all come back at once."""
+"""Seconds before the first retry of a GraceDb task (or of the superevent
+manager after GraceDb failed); each further retry waits twice as long, up
+to :data:`gracedb_retry_backoff_max`, with random jitter so that many
+failed tasks do not all come back at once
+(:func:`gwcelery.tasks.gracedb.retry_delay`)."""
 
 gracedb_retry_backoff_max = 60.0
-"""Longest wait in seconds between retries of a GraceDb task."""
+"""Longest wait in seconds between retries of a GraceDb task or of the
+superevent manager."""
 
 lvalert_url = 'xmpp://lvalert.cgca.uwm.edu'
 """LVAlert server. ``xmpp://HOST[:PORT]`` is an XMPP publish-subscribe
