@@ -14,7 +14,7 @@ import string
 __all__ = ('event_prefix', 'event_category', 'superevent_prefix',
            'letters', 'gps_to_utc', 'CATEGORIES')
 
-#: Superevent categories: code → display name, as the service root lists.
+#: Superevent categories (code → display name), as the service root lists.
 CATEGORIES = {'P': 'Production', 'T': 'Test', 'M': 'MDC'}
 
 _SUPEREVENT_PREFIX = {'P': 'S', 'T': 'TS', 'M': 'MS'}

@@ -104,7 +104,7 @@ class Target:
     """An event or superevent that logs, labels and files belong to."""
 
     object_id: str
-    """Storage key: graceid, or the superevent's original id."""
+    """Storage key (graceid, or the superevent's original id)."""
     public_id: str
     """Id in addresses and messages (the GW id of a confirmed superevent)."""
     is_superevent: bool

@@ -3,7 +3,7 @@
 Create (``t_start``, ``t_0``, ``t_end``, ``preferred_event``,
 ``category``, ``events``, ``labels``), update (``PATCH``), get, search;
 add and remove events; labels, logs, tags and files; VOEvents, which the
-server builds (:mod:`.voevent`); confirm as GW.
+server builds (:mod:`~gwcelery.localgracedb.voevent`); confirm as GW.
 """
 from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import func, select

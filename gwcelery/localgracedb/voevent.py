@@ -19,7 +19,7 @@ from . import ids
 
 __all__ = ('VOEVENT_TYPES', 'PACKET_TYPES', 'build_voevent', 'ivorn')
 
-#: VOEvent types: code → name, as the service root lists them.
+#: VOEvent types (code → name), as the service root lists them.
 VOEVENT_TYPES = {'PR': 'preliminary', 'IN': 'initial', 'UP': 'update',
                  'RE': 'retraction', 'EW': 'earlywarning'}
 
