@@ -298,7 +298,7 @@ def test_superevent_lifecycle(gracedb, gracedb_url, redis_client):
     gps = fresh_time()
     preferred = create_cbc(gracedb, gps)
     other = create_cbc(gracedb, gps + 1)
-    date = ids.gps_to_utc(gps).strftime('%y%m%d')
+    date = ids.date_code(gps)
     superevent = gracedb.create_superevent(
         gps - 1, gps, gps + 1, preferred['graceid'], category='production',
         labels=['EM_READY']).json()
@@ -377,9 +377,24 @@ def test_superevent_lifecycle(gracedb, gracedb_url, redis_client):
     assert info.value.status_code == 400
 
 
+def test_superevent_ids_around_a_leap_second(gracedb):
+    # The leap second 2016-12-31T23:59:60 UTC is GPS 1167264017.
+    made = {}
+    for gps in (1167264016, 1167264017, 1167264018):
+        event = create_cbc(gracedb, gps)
+        made[gps] = gracedb.create_superevent(
+            gps, gps + 0.5, gps + 0.9, event['graceid']).json()
+    assert [s['superevent_id'] for s in made.values()] == \
+        ['S161231a', 'S161231b', 'S170101a']
+    sid = made[1167264017]['superevent_id']
+    notice = gracedb.create_voevent(sid, 'preliminary').json()
+    root = etree.fromstring(gracedb.files(sid, notice['filename']).read())
+    assert root.findtext('.//ISOTime') == '2016-12-31T23:59:60.500000Z'
+
+
 def test_test_and_mdc_superevents(gracedb, redis_client):
     gps = fresh_time()
-    date = ids.gps_to_utc(gps).strftime('%y%m%d')
+    date = ids.date_code(gps)
     test_event = gracedb.create_event('Test', 'gstlal', 'coinc.xml',
                                       filecontents=coinc_at(gps)).json()
     mdc_event = gracedb.create_event('CBC', 'gstlal', 'coinc.xml',
@@ -535,7 +550,10 @@ def test_bad_superevent_fields_are_400(gracedb_url):
             ({'t_start': 0, 't_0': 1, 't_end': 2}, 'preferred_event is '
              'required'),
             ({'t_start': 0, 't_0': 1, 't_end': 2, 'preferred_event': 'G1',
-              'category': 'Z'}, 'unknown category')]:
+              'category': 'Z'}, 'unknown category'),
+            # Superevent ids need t_0's UTC date.
+            ({'t_start': -5, 't_0': -1, 't_end': 2, 'preferred_event': 'G1'},
+             't_0: GPS time out of range')]:
         response = requests.post(f'{gracedb_url}superevents/', data=data)
         assert response.status_code == 400
         assert reason in response.json()['detail']
@@ -613,7 +631,7 @@ def test_concurrent_writes_get_distinct_ids(gracedb_url):
     assert not errors
     assert len({r[0] for r in results}) == 12
     sids = sorted(r[1] for r in results)
-    date = ids.gps_to_utc(gps).strftime('%y%m%d')
+    date = ids.date_code(gps)
     assert sids == sorted(f'S{date}{ids.letters(n)}' for n in range(1, 13))
     assert all(r[2] == 3 for r in results)
 

@@ -10,8 +10,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from gwcelery.localgracedb import ids, ligolw, query, voevent
-from gwcelery.localgracedb.eventfiles import (MAX_XML_BYTES, read_event_file,
-                                              utc_to_gps)
+from gwcelery.localgracedb.eventfiles import MAX_XML_BYTES, read_event_file
 from gwcelery.localgracedb.models import Base, Event, Label, Superevent
 
 DATA = Path(__file__).parent / 'data'
@@ -105,18 +104,6 @@ def test_gcn_time_becomes_gps_with_leap_seconds():
     event = read_event_file((DATA / 'gcn' / 'snews_gcn.xml').read_bytes())
     # 2018-09-18T16:00:01 UTC; GPS − UTC was 18 s then.
     assert event['gpstime'] == pytest.approx(1221321619.0)
-
-
-@pytest.mark.parametrize('gps,utc', [
-    (1187008882.4, '2017-08-17 12:41:04.400000'),   # GW170817
-    (1238303737.0, '2019-04-03 05:15:19'),
-    (1167264016.5, "2016-12-31 23:59:59.500000"),    # before a leap second
-    (1167264018.0, '2017-01-01 00:00:00'),
-    (630720013.0, '2000-01-01 00:00:00'),
-])
-def test_gps_to_utc(gps, utc):
-    assert str(ids.gps_to_utc(gps)) == utc
-    assert utc_to_gps(ids.gps_to_utc(gps)) == pytest.approx(gps)
 
 
 def test_superevent_letters():

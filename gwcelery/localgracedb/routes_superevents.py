@@ -8,7 +8,7 @@ server builds (:mod:`.voevent`); confirm as GW.
 from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import func, select
 
-from . import ids, routes_common as common, serialize
+from . import gpstime, ids, routes_common as common, serialize
 from .alerts import superevent_node
 from .models import Event, File, Superevent, VOEvent
 from .paging import page
@@ -59,8 +59,15 @@ def _attach(session, event, superevent):
 
 
 def _times(form, required):
-    return {key: common.parse_float(form.get(key), key, required=required)
-            for key in ('t_start', 't_0', 't_end')}
+    times = {key: common.parse_float(form.get(key), key, required=required)
+             for key in ('t_start', 't_0', 't_end')}
+    if times['t_0'] is not None:
+        # t_0 becomes a UTC date (the id) and time (VOEvents).
+        try:
+            gpstime.utc_fields(times['t_0'])
+        except ValueError as e:
+            common.bad_request(f't_0: {e}')
+    return times
 
 
 def _check_times(superevent):

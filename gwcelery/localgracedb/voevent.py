@@ -15,7 +15,7 @@ import datetime
 
 from lxml import etree
 
-from . import ids
+from . import gpstime
 
 __all__ = ('VOEVENT_TYPES', 'PACKET_TYPES', 'build_voevent', 'ivorn')
 
@@ -185,8 +185,8 @@ def build_voevent(superevent, event, n, voevent_type, options, skymap_url,
                               coord_system_id='UTC-FK5-GEO')
     instant = etree.SubElement(etree.SubElement(coords, 'Time'),
                                'TimeInstant')
-    etree.SubElement(instant, 'ISOTime').text = ids.gps_to_utc(
-        superevent['t_0']).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+    etree.SubElement(instant, 'ISOTime').text = (
+        gpstime.gps_to_isot(superevent['t_0']) + 'Z')
 
     how = etree.SubElement(root, 'How')
     etree.SubElement(how, 'Description').text = (
