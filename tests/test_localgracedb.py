@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import voeventparse
 from ligo.gracedb.exceptions import HTTPError
 from lxml import etree
 
@@ -488,6 +489,36 @@ def test_voevents(gracedb, gracedb_url, redis_client):
                              data={'voevent_type': 'UP'})
     assert response.status_code == 400
     assert 'skymap_filename' in response.json()['detail']
+
+
+@pytest.mark.parametrize('group,search,category,role', [
+    ('CBC', 'AllSky', 'production', 'observation'),
+    ('Test', 'AllSky', 'test', 'test'),
+    ('CBC', 'MDC', 'mdc', 'test'),
+])
+def test_served_voevents_are_valid_voevent_2_0(gracedb, gracedb_url, group,
+                                               search, category, role):
+    gps = fresh_time()
+    event = gracedb.create_event(group, 'gstlal', 'coinc.xml', search=search,
+                                 filecontents=coinc_at(gps)).json()
+    sid = gracedb.create_superevent(gps - 1, gps, gps + 1, event['graceid'],
+                                    category=category).json()[
+                                        'superevent_id']
+    gracedb.write_log(sid, 'sky map', filename='bayestar.fits.gz',
+                      filecontents=b'FITS')
+    for voevent_type in ('EW', 'PR', 'IN', 'UP', 'RE'):
+        created = gracedb.create_voevent(
+            sid, gracedb.voevent_types[voevent_type],
+            skymap_filename='bayestar.fits.gz', skymap_type='bayestar',
+            ProbHasNS=0.5, ProbHasRemnant=0.25, BNS=0.5, NSBH=0.25, BBH=0.2,
+            Terrestrial=0.05).json()
+        served = gracedb.files(sid, created['filename']).read()
+        # The same bytes under the file's versioned name.
+        assert requests.get(created['links']['file']).content == served
+        packet = voeventparse.loads(served)
+        voeventparse.assert_valid_as_v2_0(packet)
+        assert packet.attrib['role'] == role
+        assert packet.attrib['ivorn'] == created['ivorn']
 
 
 # -- errors ------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Pure logic of the local GraceDb: reading event files, identifiers, the
 query language and VOEvent XML (no server needed)."""
+import datetime
 import gzip
+import itertools
 import json
 from pathlib import Path
 
 import pytest
+import voeventparse
 from lxml import etree
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -265,3 +268,98 @@ def test_retraction_cites_earlier_notices_and_test_role():
     assert 'FAR' not in params and 'Pipeline' not in params
     cited = root.find('Citations/EventIVORN')
     assert cited.text == earlier[0] and cited.get('cite') == 'retraction'
+
+
+_PROBABILITIES = {'ProbHasNS': 0.9, 'ProbHasRemnant': 0.1, 'HasMassGap': 0.0,
+                  'BNS': 0.9, 'NSBH': 0.05, 'BBH': 0.0, 'Terrestrial': 0.05}
+
+
+def _build(voevent_type, category='P', t_0=1187008882.4, **options):
+    return voevent.build_voevent(
+        {'superevent_id': 'S170817a', 'category': category, 't_0': t_0},
+        {'group': 'CBC', 'pipeline': 'gstlal', 'search': 'AllSky',
+         'far': 3.5e-12, 'instruments': 'H1,L1,V1'},
+        3, voevent_type, {**_PROBABILITIES, 'skymap_type': 'bayestar',
+                          **options},
+        'http://x/api/superevents/S170817a/files/bayestar.fits.gz',
+        'http://x/superevents/S170817a/view/',
+        ['ivo://gwnet/LVC#S170817a-1-Preliminary',
+         'ivo://gwnet/LVC#S170817a-2-Initial'])
+
+
+@pytest.mark.parametrize('voevent_type,category', list(itertools.product(
+    voevent.VOEVENT_TYPES, ('P', 'T', 'M'))))
+def test_every_voevent_is_valid_voevent_2_0(voevent_type, category):
+    ivorn, xml = _build(voevent_type, category)
+    packet = voeventparse.loads(xml)
+    voeventparse.assert_valid_as_v2_0(packet)
+    assert packet.attrib['ivorn'] == ivorn
+    assert packet.attrib['role'] == ('observation' if category == 'P'
+                                     else 'test')
+    params = _params(etree.fromstring(xml))
+    assert params['Packet_Type'] == str(voevent.PACKET_TYPES[voevent_type])
+    assert params['Pkt_Ser_Num'] == '3'
+    if voevent_type == 'RE':
+        assert 'BNS' not in params and 'skymap_fits' not in params
+    else:
+        assert {name: float(params[name]) for name in (
+            'HasNS', 'HasRemnant', 'HasMassGap', 'BNS', 'NSBH', 'BBH',
+            'Terrestrial')} == {
+                'HasNS': 0.9, 'HasRemnant': 0.1, 'HasMassGap': 0.0,
+                'BNS': 0.9, 'NSBH': 0.05, 'BBH': 0.0, 'Terrestrial': 0.05}
+
+
+def _outline(element, path=''):
+    """Paths of the structural elements (not Params, Groups or texts)."""
+    for child in element:
+        if isinstance(child.tag, str) and child.tag not in (
+                'Param', 'Group', 'Description'):
+            yield path + child.tag
+            yield from _outline(child, path + child.tag + '/')
+
+
+def test_voevent_has_the_structure_of_graceDb_notices():
+    sample = etree.parse(DATA / 'gcn' / 'G298048-1-Initial.xml').getroot()
+    ours = etree.fromstring(_build('IN')[1])
+    assert list(_outline(ours)) == list(_outline(sample))
+    assert [c.tag for c in ours] == [c.tag for c in sample] == [
+        'Who', 'What', 'WhereWhen', 'How', 'Description']
+    assert [c.tag for c in ours.find('Who')] == \
+        [c.tag for c in sample.find('Who')] == ['Date', 'Author']
+    assert [c.tag for c in ours.find('What')].count('Param') > 10
+    mine = {p.get('name'): p for p in ours.find('What').iter('Param')}
+    theirs = {p.get('name'): p for p in sample.find('What').iter('Param')}
+    shared = {'internal', 'Packet_Type', 'Pkt_Ser_Num', 'GraceID',
+              'AlertType', 'HardwareInj', 'OpenAlert', 'EventPage',
+              'Instruments', 'FAR', 'Group', 'Pipeline', 'Search'}
+    assert shared <= set(mine) & set(theirs)
+    for name in shared:
+        assert mine[name].get('dataType') == theirs[name].get('dataType')
+        assert mine[name].get('ucd') == theirs[name].get('ucd')
+    assert ours.find('What/Group[@type="GW_SKYMAP"]') is not None
+    assert sample.find('What/Group[@type="GW_SKYMAP"]') is not None
+
+
+def test_voevent_time_of_writing_is_utc_without_a_zone():
+    summer = datetime.timezone(datetime.timedelta(hours=2))
+    for now in (datetime.datetime(2019, 4, 25, 10, 18, 5, tzinfo=summer),
+                datetime.datetime(2019, 4, 25, 8, 18, 5, 999)):
+        ivorn, xml = voevent.build_voevent(
+            {'superevent_id': 'S1', 'category': 'P', 't_0': 1e9}, {}, 1,
+            'RE', {}, None, 'http://x', now=now)
+        assert etree.fromstring(xml).findtext('Who/Date') == \
+            '2019-04-25T08:18:05'
+
+
+def test_update_supersedes_every_earlier_notice():
+    root = etree.fromstring(_build('UP')[1])
+    assert [(c.get('cite'), c.text) for c in root.iter('EventIVORN')] == [
+        ('supersedes', 'ivo://gwnet/LVC#S170817a-1-Preliminary'),
+        ('supersedes', 'ivo://gwnet/LVC#S170817a-2-Initial')]
+
+
+def test_voevent_during_a_leap_second():
+    ivorn, xml = _build('PR', t_0=1167264017.5)
+    assert etree.fromstring(xml).findtext('.//ISOTime') == \
+        '2016-12-31T23:59:60.500000Z'
+    assert voeventparse.valid_as_v2_0(voeventparse.loads(xml))
