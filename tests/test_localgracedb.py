@@ -562,6 +562,11 @@ def test_bad_event_fields_are_400(gracedb_url, data, files, reason):
     (b'{"not": "an event"', 'malformed JSON'),
     (b'\x89PNG\r\n\x1a\n\x00\x00', 'neither XML nor UTF-8'),
     (b'<LIGO_LW></LIGO_LW>', 'neither a coinc_inspiral'),
+    (PSD, 'neither a coinc_inspiral'),
+    # This one crashes igwn-ligolw's row builder unless it is refused first.
+    (b'<LIGO_LW><Table Name="coinc_inspiral:table"><Stream Delimiter="," '
+     b'Name="coinc_inspiral:table">1,2</Stream></Table></LIGO_LW>',
+     'Stream without Columns'),
 ])
 def test_bad_event_files_are_400_and_server_carries_on(
         gracedb, gracedb_url, content, reason):

@@ -4,6 +4,9 @@ import datetime
 import gzip
 import itertools
 import json
+import subprocess
+import sys
+from io import BytesIO
 from pathlib import Path
 
 import pytest
@@ -18,6 +21,7 @@ from gwcelery.localgracedb.models import Base, Event, Label, Superevent
 
 DATA = Path(__file__).parent / 'data'
 COINC = (DATA / 'gracedb' / 'coinc.xml').read_bytes()
+PSD = (DATA / 'gracedb' / 'psd.xml.gz').read_bytes()
 
 
 def test_coinc_xml_fills_cbc_fields():
@@ -63,6 +67,98 @@ def test_ligolw_wrong_number_of_values_is_an_error():
       Name="t:table">1,2,3</Stream></Table></LIGO_LW>'''
     with pytest.raises(ValueError, match='3 values for 2 columns'):
         ligolw.read_tables(doc, MAX_XML_BYTES)
+
+
+@pytest.mark.filterwarnings('ignore:_add_newdoc_ufunc:DeprecationWarning')
+def test_tables_read_as_igwn_ligolw_lsctables_reads_them():
+    # ligo.skymap's reader: lsctables' schema, ilwd:char ids made integers.
+    from igwn_ligolw import lsctables
+    from igwn_ligolw.utils import load_fileobj
+    from ligo.skymap.io.events.ligolw import ContentHandler
+    document = load_fileobj(BytesIO(COINC), contenthandler=ContentHandler)
+    ours = ligolw.read_tables(COINC, MAX_XML_BYTES)
+    for name in ('coinc_inspiral', 'sngl_inspiral', 'coinc_event',
+                 'process_params'):
+        rows = lsctables.TableByName[name].get_table(document)
+        assert len(rows) == len(ours[name]) > 0
+        for row, mine in zip(rows, ours[name]):
+            assert {k: v for k, v in mine.items() if not k.endswith('_id')} \
+                == {k: getattr(row, k) for k in mine if not k.endswith('_id')}
+
+
+def test_only_the_requested_tables_are_read():
+    assert set(ligolw.read_tables(COINC, MAX_XML_BYTES,
+                                  {'coinc_inspiral'})) == {'coinc_inspiral'}
+    assert {'process_params', 'sngl_inspiral', 'time_slide'} <= \
+        set(ligolw.read_tables(COINC, MAX_XML_BYTES))
+
+
+def test_psd_xml_gz_is_read_but_makes_no_event():
+    # Its PSDs are LIGO_LW arrays, skipped without being built.
+    assert ligolw.read_tables(gzip.decompress(PSD), MAX_XML_BYTES) == {}
+    with pytest.raises(ValueError, match='neither a coinc_inspiral nor a '
+                                         'multi_burst table'):
+        read_event_file(PSD)
+
+
+def test_multi_burst_table_fills_burst_fields():
+    event = read_event_file(b'''<?xml version="1.0"?><LIGO_LW>
+      <Table Name="multi_burst:table">
+      <Column Type="lstring" Name="multi_burst:ifos"/>
+      <Column Type="int_4s" Name="multi_burst:peak_time"/>
+      <Column Type="int_4s" Name="multi_burst:peak_time_ns"/>
+      <Column Type="real_8" Name="multi_burst:false_alarm_rate"/>
+      <Column Type="real_4" Name="multi_burst:duration"/>
+      <Column Type="ilwd:char" Name="multi_burst:coinc_event_id"/>
+      <Stream Name="multi_burst:table" Delimiter=",">
+        "H1,L1",1000000000,500000000,1e-08,0.25,"coinc_event:coinc_event_id:7"
+      </Stream></Table></LIGO_LW>''')
+    assert event['gpstime'] == 1000000000.5 and event['far'] == 1e-8
+    assert event['instruments'] == 'H1,L1'
+    assert event['extra_attributes'] == {'MultiBurst': {
+        'ifos': 'H1,L1', 'peak_time': 1000000000,
+        'peak_time_ns': 500000000, 'false_alarm_rate': 1e-8,
+        'duration': 0.25}}
+
+
+def _table(stream, columns='<Column Type="int_4s" Name="t:a"/>'):
+    return (b'<LIGO_LW><Table Name="coinc_inspiral:table">'
+            + columns.replace('t:', 'coinc_inspiral:').encode()
+            + b'<Stream Delimiter="," Name="coinc_inspiral:table">'
+            + stream + b'</Stream></Table></LIGO_LW>')
+
+
+@pytest.mark.parametrize('document,reason', [
+    (_table(b'"abc', '<Column Type="lstring" Name="t:a"/>'),
+     'unterminated string'),
+    (_table(b'x'), "invalid literal"),
+    (_table(b'1', '<Column Type="integer" Name="t:a"/>'),
+     "unrecognized Type 'integer'"),
+    (_table(b'1,1', '<Column Type="int_4s" Name="t:a"/>' * 2),
+     "duplicate Column 'a'"),
+    (_table(b'1,<b/>2'), 'unknown element b'),
+    (_table(b'1 2'), 'expected whitespace or delimiter'),
+    (gzip.compress(b'<html><LIGO_LW/></html>'),
+     "not a LIGO_LW document \\(root element 'html'\\)"),
+])
+def test_malformed_ligolw_is_refused_with_a_reason(document, reason):
+    with pytest.raises(ValueError, match=reason):
+        read_event_file(document)
+
+
+def test_stream_without_columns_is_refused_and_does_not_crash():
+    # igwn-ligolw's row builder dies of a segmentation fault on such a
+    # table, so this runs in a process of its own.
+    code = (
+        'from gwcelery.localgracedb.eventfiles import read_event_file\n'
+        'try:\n'
+        f'    read_event_file({_table(b"1,2", "")!r})\n'
+        'except ValueError as e:\n'
+        '    print(e)\n')
+    result = subprocess.run([sys.executable, '-c', code],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert 'Stream without Columns' in result.stdout
 
 
 def test_cwb_trigger_file():

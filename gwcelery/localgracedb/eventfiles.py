@@ -38,6 +38,10 @@ MAX_XML_BYTES = 32 * 1024 * 1024
 _SKIP_COLUMNS = {'process_id', 'event_id', 'coinc_event_id',
                  'coinc_def_id', 'time_slide_id'}
 
+# The LIGO_LW tables that events are made from; igwn-ligolw skips the rest.
+_TABLES = frozenset({'coinc_inspiral', 'coinc_event', 'sngl_inspiral',
+                     'multi_burst'})
+
 
 def _number(value, what):
     try:
@@ -245,7 +249,7 @@ def read_event_file(data):
     head = data.lstrip()[:1]
     if head == b'<':
         if b'<LIGO_LW' in data[:4096]:
-            tables = ligolw.read_tables(data, MAX_XML_BYTES)
+            tables = ligolw.read_tables(data, MAX_XML_BYTES, _TABLES)
             if tables.get('coinc_inspiral'):
                 return _from_coinc(tables)
             if tables.get('multi_burst'):
