@@ -8,6 +8,7 @@ import json
 import re
 import threading
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -284,6 +285,86 @@ def test_event_search(gracedb):
     # Paging: the client follows links.next.
     assert found(window, count=1) == ids_all
     assert gracedb.num_events(window) == 3
+
+
+def _pages(url, direction='next'):
+    """The raw JSON pages of a search, following links.next (or
+    links.previous) until it is null."""
+    pages = []
+    while url:
+        pages.append(requests.get(url).json())
+        # Both links are always there, null where there is no such page.
+        assert {'self', 'next', 'previous', 'first', 'last'} <= \
+            set(pages[-1]['links'])
+        url = pages[-1]['links'][direction]
+    return pages
+
+
+def test_search_pages_link_both_ways(gracedb, gracedb_url):
+    gps = fresh_time()
+    made = [create_cbc(gracedb, gps + i)['graceid'] for i in range(5)]
+    window = f'gpstime: {gps - 1} .. {gps + 10}'
+    url = f'{gracedb_url}events/?' + urlencode({'query': window, 'count': 2})
+    pages = _pages(url)
+    assert [[e['graceid'] for e in p['events']] for p in pages] == \
+        [made[0:2], made[2:4], made[4:]]
+    assert [p['start'] for p in pages] == [0, 2, 4]
+    assert pages[0]['links']['previous'] is None
+    assert pages[-1]['links']['next'] is None
+    assert all(p['numRows'] == 5 for p in pages)
+    assert pages[0]['links']['last'] == pages[-1]['links']['self']
+    assert pages[-1]['links']['first'] == pages[0]['links']['self']
+    # Back from the last page to the first one.
+    backwards = _pages(pages[-1]['links']['self'], 'previous')
+    assert [p['start'] for p in backwards] == [4, 2, 0]
+    # A single page has neither.
+    whole = requests.get(f'{gracedb_url}events/', params={
+        'query': window}).json()
+    assert whole['links']['next'] is None and \
+        whole['links']['previous'] is None
+    # The client's iterator walks every page.
+    assert [e['graceid'] for e in gracedb.events(window, count=2)] == made
+    assert [e['graceid'] for e in gracedb.events(window, count=1)] == made
+
+
+def test_superevent_search_pages(gracedb, gracedb_url):
+    gps = fresh_time()
+    made = []
+    for i in range(3):
+        event = create_cbc(gracedb, gps + 10 * i)
+        made.append(gracedb.create_superevent(
+            gps + 10 * i - 1, gps + 10 * i, gps + 10 * i + 1,
+            event['graceid']).json()['superevent_id'])
+    window = f't_0: {gps - 1} .. {gps + 30}'
+    pages = _pages(f'{gracedb_url}superevents/?' + urlencode(
+        {'query': window, 'count': 2}))
+    assert [[s['superevent_id'] for s in p['superevents']]
+            for p in pages] == [made[:2], made[2:]]
+    assert pages[0]['links']['previous'] is None
+    assert pages[1]['links']['previous'] == pages[0]['links']['self']
+    assert [s['superevent_id'] for s in gracedb.superevents(
+        window, count=1)] == made
+
+
+def test_lists_of_one_object_are_one_page(gracedb, gracedb_url):
+    gps = fresh_time()
+    event = create_cbc(gracedb, gps, labels=['INJ'])
+    sid = gracedb.create_superevent(gps - 1, gps, gps + 1, event['graceid'],
+                                    labels=['EM_READY']).json()[
+                                        'superevent_id']
+    gracedb.create_voevent(sid, 'preliminary')
+    base = f'{gracedb_url}superevents/{sid}/'
+    for url, key in [(f'{gracedb_url}events/{event["graceid"]}/log/', 'log'),
+                     (f'{gracedb_url}events/{event["graceid"]}/labels/',
+                      'labels'),
+                     (f'{base}logs/', 'log'), (f'{base}labels/', 'labels'),
+                     (f'{base}voevents/', 'voevents'),
+                     (f'{base}events/', 'events')]:
+        body = requests.get(url).json()
+        assert body['numRows'] == len(body[key]) > 0, url
+        assert body['links'] == {'self': url, 'next': None,
+                                 'previous': None, 'first': url,
+                                 'last': url}, url
 
 
 def test_bad_query_is_400(gracedb):

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from . import gpstime, ids, routes_common as common, serialize
 from .alerts import superevent_node
 from .models import Event, File, Superevent, VOEvent
-from .paging import page
+from .paging import page, whole_list
 from .query import QueryError, superevent_conditions
 from .voevent import VOEVENT_TYPES, build_voevent
 
@@ -194,8 +194,9 @@ def events(sid):
         target = _resolve(session, sid)
         members = session.scalars(select(Event).where(
             Event.superevent_id == target.object_id).order_by(Event.id))
-        return jsonify({'events': [serialize.event_json(session, e, api)
-                                   for e in members]})
+        return jsonify(whole_list(
+            'events', [serialize.event_json(session, e, api)
+                       for e in members], f'{target.base(api)}events/'))
 
 
 @blueprint.post('/<sid>/events/')
@@ -359,8 +360,9 @@ def voevents(sid):
         rows = session.scalars(select(VOEvent).where(
             VOEvent.object_id == target.object_id).order_by(VOEvent.N))
         base = target.base(api)
-        return jsonify({'voevents': [serialize.voevent_json(v, base)
-                                     for v in rows]})
+        return jsonify(whole_list(
+            'voevents', [serialize.voevent_json(v, base) for v in rows],
+            f'{base}voevents/'))
 
 
 @blueprint.get('/<sid>/voevents/<int:n>/')
