@@ -15,6 +15,7 @@ from lxml import etree
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from gwcelery.data import first2years
 from gwcelery.localgracedb import ids, ligolw, query, voevent
 from gwcelery.localgracedb.eventfiles import MAX_XML_BYTES, read_event_file
 from gwcelery.localgracedb.models import Base, Event, Label, Superevent
@@ -69,21 +70,41 @@ def test_ligolw_wrong_number_of_values_is_an_error():
         ligolw.read_tables(doc, MAX_XML_BYTES)
 
 
+BANK = {event['name']: event for event in first2years.events()}
+
+
 @pytest.mark.filterwarnings('ignore:_add_newdoc_ufunc:DeprecationWarning')
-def test_tables_read_as_igwn_ligolw_lsctables_reads_them():
-    # ligo.skymap's reader: lsctables' schema, ilwd:char ids made integers.
+@pytest.mark.parametrize('document', [COINC] + [
+    first2years.read(event['coinc']) for event in BANK.values()])
+def test_tables_read_as_igwn_ligolw_lsctables_reads_them(document):
+    # ligo.skymap's reader: lsctables' schema, ilwd:char ids (the older
+    # sample's) made integers.
     from igwn_ligolw import lsctables
     from igwn_ligolw.utils import load_fileobj
     from ligo.skymap.io.events.ligolw import ContentHandler
-    document = load_fileobj(BytesIO(COINC), contenthandler=ContentHandler)
-    ours = ligolw.read_tables(COINC, MAX_XML_BYTES)
+    tree = load_fileobj(BytesIO(document), contenthandler=ContentHandler)
+    ours = ligolw.read_tables(document, MAX_XML_BYTES)
     for name in ('coinc_inspiral', 'sngl_inspiral', 'coinc_event',
                  'process_params'):
-        rows = lsctables.TableByName[name].get_table(document)
+        rows = lsctables.TableByName[name].get_table(tree)
         assert len(rows) == len(ours[name]) > 0
         for row, mine in zip(rows, ours[name]):
             assert {k: v for k, v in mine.items() if not k.endswith('_id')} \
                 == {k: getattr(row, k) for k in mine if not k.endswith('_id')}
+
+
+@pytest.mark.parametrize('name', BANK)
+def test_bank_events_read_as_the_bank_lists_them(name):
+    entry = BANK[name]
+    event = read_event_file(first2years.read(entry['coinc']))
+    assert event['gpstime'] == pytest.approx(entry['gpstime'], abs=1e-6)
+    assert event['far'] == entry['far']
+    assert event['instruments'] == ','.join(entry['instruments'])
+    coinc = event['extra_attributes']['CoincInspiral']
+    assert coinc['snr'] == pytest.approx(entry['network_snr'])
+    assert coinc['mchirp'] == pytest.approx(entry['mchirp'])
+    assert {s['ifo']: s['snr'] for s in event['extra_attributes'][
+        'SingleInspiral']} == pytest.approx(entry['snr'])
 
 
 def test_only_the_requested_tables_are_read():
