@@ -142,7 +142,7 @@ def read_tables(data, max_size, names=None):
         The document (not compressed).
     max_size : int
         Largest document accepted (bytes).
-    names : collection of str, optional
+    names : iterable of str, optional
         Names of the tables to read (without ``:table``); all by default.
 
     Returns
