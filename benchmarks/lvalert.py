@@ -50,14 +50,14 @@ def start_worker(procs, name, env, beat=True):
                        env=env)
 
 
-def run_transport(procs, name, lvalert_url, broker, args, publisher_args,
+def run_transport(procs, name, lvalert_url, broker, args, transport_options,
                   netrc=None):
     import redis
 
     from benchmarks import lvalert_handlers  # registers the handler here too
     from benchmarks.lvalert_handlers import NODE, RECORDS_KEY
     from gwcelery import app
-    from gwcelery.lvalert.publisher import Publisher
+    from gwcelery.lvalert import transport
 
     env = {'CELERY_CONFIG_MODULE': CONF,
            'CELERY_BROKER_URL': broker, 'CELERY_RESULT_BACKEND': broker,
@@ -75,9 +75,8 @@ def run_transport(procs, name, lvalert_url, broker, args, publisher_args,
     start_worker(procs, name, env)
     result = {}
     try:
-        with Publisher.from_url(
-                lvalert_url, *publisher_args,
-                node_max_items=args.xmpp_node_max_items) as publisher:
+        with transport.from_url(
+                lvalert_url, **transport_options) as publisher:
             publisher.create_node(NODE)
             # The listener is up when a probe comes through; probes sent
             # before it subscribed are lost, so one goes every second.
@@ -183,13 +182,16 @@ def main():
     try:
         broker = procs.redis()
         results['redis'] = run_transport(
-            procs, 'redis', broker, broker, args, ())
+            procs, 'redis', broker, broker, args, {})
         if shutil.which('prosody'):
             (procs.folder / 'prosody').mkdir()
             prosody = Prosody(procs.folder / 'prosody', free_port())
             prosody.start()
+            username, password = PUBLISHER
             results['xmpp'] = run_transport(
-                procs, 'xmpp', prosody.url, broker, args, PUBLISHER,
+                procs, 'xmpp', prosody.url, broker, args,
+                {'username': username, 'password': password,
+                 'node_max_items': args.xmpp_node_max_items},
                 netrc=prosody.netrc)
         else:
             print('prosody is not installed: XMPP skipped')

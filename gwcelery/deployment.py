@@ -13,11 +13,11 @@ import dataclasses
 import os
 import shlex
 import shutil
-import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .util.network import is_loopback
 from .util.waiting import listening
 
 __all__ = ('Program', 'PROGRAMS', 'programs', 'state_dir',
@@ -42,7 +42,7 @@ class Program:
     they are a whole command line."""
 
     stopwaitsecs: int = 60
-    """Seconds supervisor waits after SIGTERM before SIGKILL: a worker's warm
+    """Seconds supervisor waits after SIGTERM before SIGKILL; a worker's warm
     shutdown lets its running tasks finish."""
 
     priority: int = 500
@@ -56,8 +56,8 @@ def _worker(name, queue, *options):
               '-l', 'info', *options))
 
 
-#: The processes of the local deployment, in the layout of the design: beat,
-#: one worker per queue with that queue's pool and concurrency, Flower.
+#: The processes of the local deployment, in the layout of the design (beat,
+#: one worker per queue with that queue's pool and concurrency, Flower).
 #: A Redis server is added by :func:`programs` when none is reachable.
 PROGRAMS = [
     Program('beat', ('beat', '-l', 'info',
@@ -121,18 +121,9 @@ def redis_reachable(url, timeout=1.0):
     return listening(*_redis_address(url), timeout=timeout)
 
 
-def _is_loopback(host):
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return all(info[4][0].startswith('127.') or info[4][0] == '::1'
-               for info in infos)
-
-
 def _redis_program(url, folder):
     host, port = _redis_address(url)
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise RuntimeError(
             f'The broker {host}:{port} is not reachable, and it is not on '
             'this machine, so the local deployment cannot start it.')

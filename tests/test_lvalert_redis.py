@@ -10,7 +10,7 @@ import time
 import pytest
 
 from gwcelery import app
-from gwcelery.lvalert.publisher import Publisher
+from gwcelery.lvalert import transport
 from gwcelery.util.waiting import wait_for
 
 from .fixtures.lvalert import load_sample, wait_listening, without_probes
@@ -22,7 +22,7 @@ LISTEN = 'gwcelery.tasks.lvalert.listen'
 
 @pytest.fixture
 def publisher(redis_url, redis_client):
-    with Publisher.from_url(redis_url) as publisher:
+    with transport.from_url(redis_url) as publisher:
         yield publisher
 
 

@@ -32,7 +32,8 @@ from requests.adapters import HTTPAdapter
 
 from .. import app
 
-__all__ = ('GraceDbError', 'client', 'is_transient', 'create_event',
+__all__ = ('GraceDbError', 'client', 'is_transient', 'retry_delay',
+           'create_event',
            'replace_event', 'get_event', 'get_events', 'create_superevent',
            'update_superevent', 'get_superevent', 'get_superevents',
            'add_event_to_superevent', 'remove_event_from_superevent',
@@ -135,6 +136,31 @@ def is_transient(error):
                               ConnectionError, TimeoutError))
 
 
+def retry_delay(retries, conf=None):
+    """Seconds to wait before retry number ``retries + 1`` of something
+    that failed because GraceDb did.
+
+    :data:`~gwcelery.conf.gracedb_retry_backoff` seconds, doubling with
+    each retry up to :data:`~gwcelery.conf.gracedb_retry_backoff_max`, then
+    multiplied by a random factor between 0.5 and 1 so that many tasks that
+    failed at once do not all come back at once.
+
+    Parameters
+    ----------
+    retries : int
+        Retries so far (``task.request.retries``).
+    conf : celery.app.utils.Settings, optional
+        The configuration (default: the application's).
+    """
+    conf = conf or app.conf
+    base = float(conf.gracedb_retry_backoff)
+    ceiling = float(conf.gracedb_retry_backoff_max)
+    # Capping the exponent first keeps 2 ** retries finite however long a
+    # task has been retrying.
+    delay = min(ceiling, base * 2 ** min(retries or 0, 64))
+    return delay * random.uniform(0.5, 1.0)
+
+
 def _reason(error):
     response = error.response
     try:
@@ -152,11 +178,8 @@ class GraceDbTask(app.Task):
     reject_on_worker_lost = True
 
     def backoff(self, retries):
-        """Seconds before retry number ``retries + 1``."""
-        base = float(app.conf.gracedb_retry_backoff)
-        ceiling = float(app.conf.gracedb_retry_backoff_max)
-        delay = min(ceiling, base * 2 ** retries)
-        return delay * random.uniform(0.5, 1.0)
+        """Seconds before retry number ``retries + 1``: :func:`retry_delay`."""
+        return retry_delay(retries)
 
     def __call__(self, *args, **kwargs):
         try:

@@ -3,4 +3,7 @@
 * :mod:`~gwcelery.util.xml`: reading XML from outside (network, uploads)
   under one safety policy.
 * :mod:`~gwcelery.util.waiting`: polling with a deadline and free ports.
+* :mod:`~gwcelery.util.network`: whether a host is the loopback interface.
+* :mod:`~gwcelery.util.asyncio_thread`: an asyncio event loop in a thread,
+  for synchronous callers.
 """

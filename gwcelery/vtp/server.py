@@ -2,7 +2,7 @@
 
 :class:`Broadcaster` accepts TCP connections from whitelisted addresses only
 and serves every VOEvent given to :meth:`Broadcaster.broadcast` to all of
-them. Every :attr:`~Broadcaster.iamalive_interval` seconds it sends each
+them. Every ``iamalive_interval`` seconds it sends each
 subscriber an ``iamalive`` and drops those that did not answer the previous
 one. It records the ``ack`` (or ``nak``) that each subscriber returns for
 each VOEvent.
@@ -16,13 +16,12 @@ It is asyncio code; :class:`BroadcasterThread` runs one in a background
 thread for synchronous callers (the voevent worker's ``send`` task).
 """
 import asyncio
-import concurrent.futures
 import ipaddress
 import logging
 import socket
-import threading
 import time
 
+from ..util.asyncio_thread import LoopThread
 from ..util.xml import XMLError, parse, voevent_ivorn
 from .framing import FramingError, frame, read_packet
 from .parsing import MAX_PACKET_SIZE, parse_packet, transport, transport_role
@@ -357,7 +356,7 @@ class Broadcaster:
         -------
         dict
             ``ivorn``; ``acked``, the subscribers that acked within
-            :attr:`ack_timeout`; ``unacked``, the others (nak, no answer,
+            ``ack_timeout``; ``unacked``, the others (nak, no answer,
             or dropped); ``ack_latency``, seconds from queueing to ack for
             each subscriber that acked.
 
@@ -406,7 +405,8 @@ class Broadcaster:
 
 
 class BroadcasterThread:
-    """Runs a :class:`Broadcaster` on an event loop in a daemon thread.
+    """Runs a :class:`Broadcaster` on an event loop in a daemon thread
+    (a :class:`~gwcelery.util.asyncio_thread.LoopThread`).
 
     Parameters
     ----------
@@ -415,39 +415,22 @@ class BroadcasterThread:
 
     def __init__(self, broadcaster):
         self.broadcaster = broadcaster
-        self.loop = None
-        self.thread = None
+        self._loop = LoopThread(broadcaster.name)
 
     def start(self, timeout=10.0):
         """Start the thread and the server; raise if the server cannot
         start (port in use, …)."""
-        started = concurrent.futures.Future()
-        self.loop = asyncio.new_event_loop()
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            try:
-                self.loop.run_until_complete(self.broadcaster.start())
-            except BaseException as e:
-                started.set_exception(e)
-                self.loop.close()
-                return
-            started.set_result(None)
-            try:
-                self.loop.run_forever()
-            finally:
-                self.loop.close()
-
-        self.thread = threading.Thread(
-            target=run, name=self.broadcaster.name, daemon=True)
-        self.thread.start()
-        started.result(timeout)
+        self._loop.start()
+        try:
+            self.call(self.broadcaster.start(), timeout)
+        except BaseException:
+            self._loop.stop(timeout)
+            raise
         return self
 
     def call(self, coroutine, timeout):
         """Run a coroutine on the broadcaster's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(
-            coroutine, self.loop).result(timeout)
+        return self._loop.call(coroutine, timeout)
 
     def send(self, payload):
         """:meth:`Broadcaster.broadcast`, from any thread."""
@@ -460,10 +443,9 @@ class BroadcasterThread:
 
     def stop(self, timeout=10.0):
         """Stop the server and the thread."""
-        if self.thread is None or not self.thread.is_alive():
+        if not self._loop.running:
             return
         try:
             self.call(self.broadcaster.stop(), timeout)
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout)
+            self._loop.stop(timeout)
