@@ -85,7 +85,8 @@ class System(Processes):
 
     def alerts(self, graceid, node='cbc_gstlal'):
         """``[(server time, alert)]`` of an event on its LVAlert stream."""
-        from gwcelery.lvalert.redis_streams import FIELD, stream_key
+        from gwcelery.lvalert.transport.redis_streams import (
+            FIELD, stream_key)
         found = []
         for entry_id, fields in self.client.xrange(stream_key(node)):
             alert = json.loads(fields[FIELD])
