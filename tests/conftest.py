@@ -45,6 +45,8 @@ pytest_plugins = [
     'tests.fixtures.gracedb',
     'tests.fixtures.lvalert',
     'tests.fixtures.superevents',
+    # Last: it builds on the fixtures above.
+    'tests.fixtures.exttrig',
 ]
 
 

@@ -8,3 +8,4 @@ from . import gracedb  # noqa: F401
 from . import gcn, voevent  # noqa: F401
 from . import lvalert  # noqa: F401
 from . import superevents  # noqa: F401
+from . import external_triggers, raven  # noqa: F401
