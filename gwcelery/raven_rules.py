@@ -4,13 +4,15 @@ Pure functions on the GraceDb JSON of events and superevents; the
 coincidence search itself (:mod:`gwcelery.tasks.raven`) runs the queries
 and records the matches. The rules (see :doc:`/external_triggers`):
 
-=====================================  ============  =========================
-external event                         superevent    window (GW − external)
-=====================================  ============  =========================
-GRB: Fermi, Swift, INTEGRAL, AGILE;    CBC           :data:`~gwcelery.conf.raven_window_grb_cbc`
-search GRB or SubGRB                   Burst         :data:`~gwcelery.conf.raven_window_grb_burst`
-SNEWS, search Supernova                Burst         :data:`~gwcelery.conf.raven_window_snews`
-=====================================  ============  =========================
+==================================  ==========  ===========================
+external event                      superevent  window setting (GW − ext.)
+==================================  ==========  ===========================
+GRB: Fermi, Swift, INTEGRAL,        CBC         ``raven_window_grb_cbc``
+AGILE; search GRB or SubGRB         Burst       ``raven_window_grb_burst``
+SNEWS, search Supernova             Burst       ``raven_window_snews``
+==================================  ==========  ===========================
+
+(settings of :mod:`gwcelery.conf`).
 
 * The superevent's kind is its preferred event's (the pipeline, else the
   group: :meth:`gwcelery.superevent_rules.Rules.kind`).
