@@ -59,8 +59,10 @@ def hold(name, ttl=60.0, wait=10.0):
     """
     lock = _client().lock(KEY_PREFIX + name, timeout=ttl,
                           blocking_timeout=wait)
-    if not lock.acquire():
-        raise LockTimeout(f'lock {name} still held after {wait:g} s')
+    if not lock.acquire(blocking=False):
+        log.info('Waiting for lock %s', name)
+        if not lock.acquire():
+            raise LockTimeout(f'lock {name} still held after {wait:g} s')
     try:
         yield
     finally:

@@ -20,7 +20,7 @@ coincidence FARs when this coincidence is its most significant, and labels
 both ``EM_COINC``.
 
 Exactly once: the same pair may be found from both sides, twice, or by a
-redelivered alert. :func:`record` holds a Redis lock on the pair
+redelivered alert. :func:`record` holds a Redis lock on the superevent
 (:mod:`gwcelery.locks`), so that two recordings never interleave, and reads
 GraceDb before each step, doing only what is missing: the membership, the
 two log entries (recognized by their comment, which starts with
@@ -30,6 +30,7 @@ one is left as it is.
 """
 import json
 import logging
+import math
 
 from celery.signals import celeryd_init
 
@@ -59,10 +60,10 @@ COINCIDENCE_FILE = 'coincidence_far.json'
 #: ``*.multiorder.fits``.
 GW_SKYMAPS = ('bayestar.multiorder.fits',)
 
-#: Seconds the lock of a pair lives if its holder dies.
+#: Seconds the lock of a superevent lives if its holder dies.
 LOCK_TTL = 300.0
 
-#: Seconds a recording waits for the lock of its pair.
+#: Seconds a recording waits for the lock of its superevent.
 LOCK_WAIT = 10.0
 
 _TAGS = ('ext_coinc',)
@@ -181,8 +182,9 @@ def record(superevent_id, graceid, window):
     window : gwcelery.raven_rules.Window
         The window in which they matched.
     """
-    with locks.hold(f'raven:{superevent_id}:{graceid}', ttl=LOCK_TTL,
-                    wait=LOCK_WAIT):
+    # One lock per superevent: its coincidences are recorded one at a time,
+    # which also keeps its em_type that of the most significant one.
+    with locks.hold(f'raven:{superevent_id}', ttl=LOCK_TTL, wait=LOCK_WAIT):
         superevent = gracedb.get_superevent(superevent_id)
         event = gracedb.get_event(graceid)
         _add_member(superevent, event)
@@ -207,7 +209,14 @@ def _add_member(superevent, event):
         log.warning('%s matches %s but is already in superevent %s: not '
                     'added to its em_events', graceid, sid, other)
         return
-    gracedb.add_event_to_superevent(sid, graceid)
+    try:
+        gracedb.add_event_to_superevent(sid, graceid)
+    except gracedb.GraceDbError as e:
+        if e.status_code != 400:
+            raise
+        # It joined another superevent since we looked.
+        log.warning('%s not added to the em_events of %s: %s', graceid, sid,
+                    e.reason)
 
 
 def _find_record(object_id, marker):
@@ -314,6 +323,9 @@ def _coincidence_far(superevent, event, window):
                 raise
             # An unreadable sky map must not cost the coincidence itself.
             result = f'{type(e).__name__}: {e}'
+        if not isinstance(result, str) and not math.isfinite(
+                result['spatiotemporal_coinc_far']):
+            result = 'the sky maps do not overlap'
         if not isinstance(result, str):
             return result, ''
         note = f' (no space-time FAR: {result})'
