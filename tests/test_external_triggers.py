@@ -204,10 +204,12 @@ def test_dropped_notices_and_the_worker_keeps_serving(exttrig_stack):
 
 # -- coincidences --------------------------------------------------------------
 
-def coincidence_entries(stack, object_id, partner):
+def coincidence_entries(stack, object_id, superevent_id, graceid,
+                        kind='coincidence'):
+    """The log entries of object_id that record a coincidence."""
+    marker = f'RAVEN: {kind} of {superevent_id} with {graceid}:'
     return [entry for entry in stack.logs(object_id)
-            if entry['comment'].startswith('RAVEN: coincidence of')
-            and partner in entry['comment']]
+            if entry['comment'].startswith(marker)]
 
 
 def assert_recorded_once(stack, superevent_id, graceid):
@@ -216,9 +218,9 @@ def assert_recorded_once(stack, superevent_id, graceid):
     assert graceid in superevent['em_events']
     assert 'EM_COINC' in superevent['labels']
     assert 'EM_COINC' in event['labels']
-    for object_id, partner in ((superevent_id, graceid),
-                               (graceid, superevent_id)):
-        (entry,) = coincidence_entries(stack, object_id, partner)
+    for object_id in (superevent_id, graceid):
+        (entry,) = coincidence_entries(stack, object_id, superevent_id,
+                                       graceid)
         assert entry['tag_names'] == ['ext_coinc']
     return superevent, event
 
@@ -330,6 +332,40 @@ def test_space_time_far_with_sky_maps(exttrig_stack, gw_skymap):
     assert superevent['em_type'] in (fermi, swift)
 
 
+def test_space_time_far_when_the_sky_map_arrives(exttrig_stack, gw_skymap):
+    stack = exttrig_stack
+    t = fresh_time()
+    sid = stack.superevent(t)
+    trigger_id = new_trigger_id()
+    stack.send(edit_notice('fermi_grb_gcn.xml', trigger_id=trigger_id,
+                           gpstime=t + 1, position=(200.0, 10.0, 4.0)))
+    graceid = stack.wait_event('Fermi', trigger_id)['graceid']
+    wait_coincidence(stack, sid, graceid)
+    assert far_file(stack, sid)['spatiotemporal_coinc_far'] is None
+    # BAYESTAR's map comes later, then the label.
+    stack.client.write_log(sid, 'sky map', filename='bayestar.multiorder.fits',
+                           filecontents=gw_skymap(200.0, 10.0, 15.0))
+    stack.client.write_label(sid, 'SKYMAP_READY')
+    stack.wait_log(rf'Coincidence search of {sid} \(label_added alert\): '
+                   f'{graceid}')
+    for object_id in (sid, graceid):
+        (entry,) = coincidence_entries(stack, object_id, sid, graceid,
+                                       'space-time coincidence')
+        assert entry['file_version'] == 1
+    far = far_file(stack, graceid)
+    assert far == far_file(stack, sid)
+    assert far['spatiotemporal_coinc_far'] < far['temporal_coinc_far']
+    superevent = stack.get_superevent(sid)
+    assert superevent['space_coinc_far'] == far['spatiotemporal_coinc_far']
+    # Once: the label again (a redelivery) adds nothing.
+    raven.handle.delay({'uid': sid, 'alert_type': 'label_added',
+                        'data': {'name': 'SKYMAP_READY'},
+                        'object': superevent})
+    stack.wait_log(rf'Coincidence search of {sid} \(label_added alert\): '
+                   'no match')
+    assert f'{raven.COINCIDENCE_FILE},2' not in stack.files(sid)
+
+
 def test_not_grb_is_kept_out_until_a_notice_says_grb(exttrig_stack):
     stack = exttrig_stack
     t = fresh_time()
@@ -345,7 +381,7 @@ def test_not_grb_is_kept_out_until_a_notice_says_grb(exttrig_stack):
     other = stack.superevent(t + 0.5)
     stack.wait_log(rf'Coincidence search of {other} \(new alert\): no match')
     assert stack.get_superevent(sid)['em_events'] == []
-    assert coincidence_entries(stack, graceid, sid) == []
+    assert coincidence_entries(stack, graceid, sid, graceid) == []
     assert 'EM_COINC' not in stack.get_event(graceid)['labels']
     # A later notice says GRB: the label goes, and the search runs.
     stack.send(edit_notice('fermi_grb_gcn.xml', trigger_id=trigger_id,
@@ -361,8 +397,9 @@ def test_not_grb_is_kept_out_until_a_notice_says_grb(exttrig_stack):
     assert members == [event['superevent']]
     for s in (sid, other):
         assert 'EM_COINC' in stack.get_superevent(s)['labels']
-        assert len(coincidence_entries(stack, s, graceid)) == 1
-    assert len(coincidence_entries(stack, graceid, 'RAVEN')) == 2
+        for object_id in (s, graceid):
+            assert len(coincidence_entries(stack, object_id, s,
+                                           graceid)) == 1
 
 
 def test_snews_and_a_burst_superevent(exttrig_stack):
@@ -374,6 +411,6 @@ def test_snews_and_a_burst_superevent(exttrig_stack):
                            gpstime=t - 4))
     graceid = stack.wait_event('SNEWS', trigger_id)['graceid']
     wait_coincidence(stack, sid, graceid)
-    (entry,) = coincidence_entries(stack, sid, graceid)
+    (entry,) = coincidence_entries(stack, sid, sid, graceid)
     assert entry['filename'] == ''  # no rate of SNEWS alerts, no FAR
     assert 'GW − external = +4.000 s' in entry['comment']

@@ -7,7 +7,10 @@ only when done:
 
 * a new superevent → the external events in its windows;
 * a new external event, or one whose ``NOT_GRB`` label was removed → the
-  superevents in its windows.
+  superevents in its windows;
+* ``SKYMAP_READY`` applied to a superevent → the space-time FAR of its
+  coincidences that have only a temporal one (:func:`add_space_time`):
+  sky maps usually arrive after the coincidence is found.
 
 Which pairs and windows: :mod:`gwcelery.raven_rules`. Each match is
 recorded by :func:`record`, which adds the external event to the
@@ -39,7 +42,7 @@ from . import gracedb, lvalert
 
 __all__ = ('SUPEREVENT_NODES', 'EXTERNAL_NODES', 'handle', 'record',
            'search_from_external', 'search_from_superevent',
-           'COINCIDENCE_FILE')
+           'add_space_time', 'COINCIDENCE_FILE')
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,9 @@ COINCIDENCE_FILE = 'coincidence_far.json'
 #: ``*.multiorder.fits``.
 GW_SKYMAPS = ('bayestar.multiorder.fits',)
 
+#: The label of a superevent whose sky map has arrived.
+SKYMAP_LABEL = 'SKYMAP_READY'
+
 #: Seconds the lock of a superevent lives if its holder dies.
 LOCK_TTL = 300.0
 
@@ -69,8 +75,10 @@ LOCK_WAIT = 10.0
 _TAGS = ('ext_coinc',)
 
 
-def _marker(superevent_id, graceid):
-    return f'RAVEN: coincidence of {superevent_id} with {graceid}'
+def _marker(superevent_id, graceid, kind='coincidence'):
+    """How the comment of a coincidence's log entry starts (the colon ends
+    the id, so that ``E1`` never matches ``E12``)."""
+    return f'RAVEN: {kind} of {superevent_id} with {graceid}:'
 
 
 def _is_superevent_alert(alert):
@@ -106,6 +114,9 @@ def handle(self, alert):
     elif (not superevent and alert_type == 'label_removed'
           and label == raven_rules.VETO_LABEL):
         search = search_from_external
+    elif (superevent and alert_type == 'label_added'
+          and label == SKYMAP_LABEL):
+        search = add_space_time
     else:
         log.debug('Ignoring %s alert for %s', alert_type, uid)
         return
@@ -188,7 +199,8 @@ def record(superevent_id, graceid, window):
         superevent = gracedb.get_superevent(superevent_id)
         event = gracedb.get_event(graceid)
         _add_member(superevent, event)
-        far = _log_coincidence(superevent, event, window)
+        far, _ = _log_coincidence(superevent, event, window,
+                                  _marker(superevent_id, graceid))
         if far is not None:
             _update_superevent(superevent, graceid, far)
         for labels, target in ((event.get('labels'), graceid),
@@ -197,6 +209,55 @@ def record(superevent_id, graceid, window):
                 gracedb.create_label('EM_COINC', target)
     log.info('Recorded the coincidence of %s with %s', superevent_id,
              graceid)
+
+
+def add_space_time(superevent_id):
+    """Add the space-time FAR to the coincidences of a superevent whose
+    sky map has just arrived.
+
+    Each coincidence recorded with a temporal FAR only, with an external
+    event that has a localization, gets a second log entry (its comment
+    starts with ``RAVEN: space-time coincidence of <superevent> with
+    <event>:``) and a new version of ``coincidence_far.json`` on both
+    sides, once.
+
+    Returns
+    -------
+    list of str
+        The external events whose coincidence gained a space-time FAR.
+    """
+    done = []
+    with locks.hold(f'raven:{superevent_id}', ttl=LOCK_TTL, wait=LOCK_WAIT):
+        superevent = gracedb.get_superevent(superevent_id)
+        if _gw_skymap(superevent_id) is None:
+            log.warning('%s is labelled %s but has no multi-order sky map',
+                        superevent_id, SKYMAP_LABEL)
+            return done
+        prefix = _marker(superevent_id, '')[:-1]
+        for entry in gracedb.get_log(superevent_id):
+            comment = entry.get('comment', '')
+            if not (comment.startswith(prefix)
+                    and entry.get('filename') == COINCIDENCE_FILE):
+                continue
+            graceid = comment[len(prefix):].split(':', 1)[0]
+            marker = _marker(superevent_id, graceid, 'space-time coincidence')
+            far = json.loads(gracedb.download(
+                f'{COINCIDENCE_FILE},{entry["file_version"]}',
+                superevent_id))
+            event = gracedb.get_event(graceid)
+            grb = (event.get('extra_attributes') or {}).get('GRB') or {}
+            if (far.get('spatiotemporal_coinc_far') is not None
+                    or 'window' not in far
+                    or external_skymaps.localization(grb) is None):
+                continue
+            window = raven_rules.Window(
+                'grb', raven_rules.gw_kind(superevent), *far['window'])
+            far, wrote = _log_coincidence(superevent, event, window, marker)
+            if far is not None:
+                _update_superevent(superevent, graceid, far)
+            if wrote:
+                done.append(graceid)
+    return done
 
 
 def _add_member(superevent, event):
@@ -225,11 +286,17 @@ def _find_record(object_id, marker):
                  if entry.get('comment', '').startswith(marker)), None)
 
 
-def _log_coincidence(superevent, event, window):
-    """Write the coincidence's log entry, with its FARs, on each side that
-    lacks it; return the FARs (a dict) or ``None`` if there are none."""
+def _log_coincidence(superevent, event, window, marker):
+    """Write the coincidence's log entry (whose comment starts with
+    ``marker``), with its FARs, on each side that lacks it.
+
+    Returns
+    -------
+    (far, wrote) : (dict or None, bool)
+        The FARs (``None`` if there are none), and whether an entry was
+        written (``False``: both sides had it already).
+    """
     sid, graceid = superevent['superevent_id'], event['graceid']
-    marker = _marker(sid, graceid)
     on_superevent = _find_record(sid, marker)
     on_event = _find_record(graceid, marker)
     if on_superevent is not None:
@@ -241,11 +308,14 @@ def _log_coincidence(superevent, event, window):
                 f'{COINCIDENCE_FILE},{on_superevent["file_version"]}', sid)
     else:
         comment, content = _describe(superevent, event, window, marker)
-    for entry, target in ((on_superevent, sid), (on_event, graceid)):
-        if entry is None:
-            gracedb.upload(content, COINCIDENCE_FILE, target, comment,
-                           tags=_TAGS)
-    return json.loads(content) if content is not None else None
+    missing = [target for entry, target in ((on_superevent, sid),
+                                            (on_event, graceid))
+               if entry is None]
+    for target in missing:
+        gracedb.upload(content, COINCIDENCE_FILE, target, comment,
+                       tags=_TAGS)
+    return (json.loads(content) if content is not None else None,
+            bool(missing))
 
 
 def _describe(superevent, event, window, marker):
@@ -255,11 +325,11 @@ def _describe(superevent, event, window, marker):
              f'[{window.start:+g}, {window.end:+g}] s')
     if window.external_kind != 'grb':
         # ligo-raven knows the rates of GRB missions only.
-        return (f'{marker}: {where}; no coincidence FAR (no rate of '
+        return (f'{marker} {where}; no coincidence FAR (no rate of '
                 f'{event.get("pipeline")} alerts to compute it with)', None)
     result, note = _coincidence_far(superevent, event, window)
     if isinstance(result, str):
-        return f'{marker}: {where}; no coincidence FAR: {result}', None
+        return f'{marker} {where}; no coincidence FAR: {result}', None
     far = dict(result)
     far['superevent_id'] = superevent['superevent_id']
     far['window'] = [window.start, window.end]
@@ -267,7 +337,7 @@ def _describe(superevent, event, window, marker):
     summary = (f'temporal FAR {far["temporal_coinc_far"]:.3g} Hz'
                + (f', space-time FAR {spatial:.3g} Hz' if spatial is not None
                   else ''))
-    return (f'{marker}: {where}; {summary}{note}',
+    return (f'{marker} {where}; {summary}{note}',
             json.dumps(far, default=float).encode())
 
 
