@@ -1,0 +1,253 @@
+#!/usr/bin/env python
+"""External triggers and RAVEN: GCN notice to External event, and
+superevent to recorded coincidence.
+
+Starts a private redis-server, the local GraceDb (LVAlerts on the embedded
+Redis transport), the local GCN feed, a general worker with beat (the GCN
+and LVAlert listeners) and one exttrig worker (``-c 1``, as deployed), all
+real subprocesses. Then, ``--n`` times each (default 50), one at a time:
+
+* **notice → event**: a Fermi GBM notice (a new trigger, edited from the
+  sample) is queued for the feed; measured until the exttrig worker has
+  created the External event (its log line), from the queueing and from
+  the listener's receipt (the general worker's log).
+  Baseline: ``create_event`` of the same notice through the client, the
+  GraceDb call alone.
+* **superevent → coincidence**: a superevent is created 2 s before one of
+  those GRBs; measured from ``create_superevent`` returning until the
+  coincidence is recorded (EM_COINC on both, ``coincidence_far.json``).
+* **notice → coincidence**: the other order; a superevent first, then the
+  notice of a GRB 2 s after it; from queueing the notice.
+
+Prints p50/p99 and writes ``{"benchmark", "machine", "parameters",
+"results"}`` as JSON to ``--output``
+(default ``benchmarks/results/external_triggers.json``).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The project root instead of this folder, whose gcn.py would shadow pygcn.
+sys.path[0] = str(ROOT)
+
+from benchmarks.common import free_port, percentile, wait_for  # noqa: E402
+from benchmarks.superevents import System  # noqa: E402
+
+CONF = 'benchmarks.external_triggers_conf'
+_STAMP = r'^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]*\] '
+CREATED = re.compile(_STAMP + r'GCN notice (\S+) \(Fermi trigger \S+\): '
+                     r'event (\S+) created', re.M)
+RECEIVED = re.compile(_STAMP + r'Received GCN notice (\S+)', re.M)
+RECORDED = re.compile(_STAMP + r'Recorded the coincidence of (\S+) with '
+                      r'(\S+)$', re.M)
+
+
+def _seconds(stamp):
+    when = datetime.datetime.strptime(stamp, '%Y-%m-%d %H:%M:%S,%f')
+    return when.timestamp()
+
+
+class ExttrigSystem(System):
+    """The superevent benchmark's processes, with the GCN feed and the
+    exttrig worker in place of the superevent worker."""
+
+    def start(self):
+        redis_port, port, feed_port = free_port(), free_port(), free_port()
+        self.redis_url = f'redis://127.0.0.1:{redis_port}/0'
+        self.gracedb_url = f'http://127.0.0.1:{port}/api/'
+        os.environ.update({
+            'CELERY_CONFIG_MODULE': CONF,
+            'CELERY_BROKER_URL': self.redis_url,
+            'CELERY_RESULT_BACKEND': self.redis_url,
+            'GWCELERY_BENCH_GRACEDB_URL': self.gracedb_url,
+            'GWCELERY_BENCH_LVALERT_URL': self.redis_url,
+            'GWCELERY_BENCH_GCN_ADDRESS': f'127.0.0.1:{feed_port}',
+            'PYTHONPATH': str(ROOT)})
+        import redis
+        from gwcelery.deployment import find_redis_server
+        self.spawn('redis', [find_redis_server(), '--port', str(redis_port),
+                             '--bind', '127.0.0.1', '--save', '',
+                             '--appendonly', 'no', '--dir', str(self.folder)])
+        self.redis = redis.Redis.from_url(self.redis_url)
+        wait_for(self._redis_up, 20, 'redis-server')
+        gwcelery = [sys.executable, '-m', 'gwcelery']
+        self.spawn('gracedb', gwcelery + [
+            'localgracedb', '--port', str(port), '--database',
+            f'sqlite:///{self.folder / "gracedb.sqlite"}',
+            '--lvalert-url', self.redis_url])
+        self.spawn('feed', gwcelery + ['gcn', 'feed'])
+        wait_for(self._gracedb_up, 30, 'the local GraceDb')
+        host = socket.gethostname()
+        common = ['-l', 'info', '--without-mingle', '--without-gossip']
+        self.spawn('general', gwcelery + [
+            'worker', '-Q', 'celery', '-c', '4', '-n', f'bench-general@{host}',
+            *common])
+        self.spawn('beat', gwcelery + [
+            'beat', '-l', 'info', '-s', str(self.folder / 'beat-schedule')])
+        self.spawn('exttrig', gwcelery + [
+            'worker', '-Q', 'exttrig', '-c', '1', '-n',
+            f'bench-exttrig@{host}', *common])
+        from gwcelery.tasks.raven import EXTERNAL_NODES, SUPEREVENT_NODES
+        wait_for(lambda: self._listening(SUPEREVENT_NODES + EXTERNAL_NODES),
+                 90, 'the LVAlert listener')
+        wait_for(lambda: re.search(r'subscriber \S+ connected',
+                                   self.log('feed')), 90, 'the GCN listener')
+        from gwcelery import app
+        wait_for(lambda: app.control.ping([f'bench-exttrig@{host}'],
+                                          timeout=0.5), 90, 'exttrig worker')
+
+    def created(self):
+        """{ivorn: (graceid, time the event was created)}."""
+        return {ivorn: (graceid, _seconds(stamp)) for stamp, ivorn, graceid
+                in CREATED.findall(self.log('exttrig'))}
+
+    def received(self):
+        """{ivorn: time the GCN listener received it}."""
+        return {ivorn: _seconds(stamp)
+                for stamp, ivorn in RECEIVED.findall(self.log('general'))}
+
+    def recorded(self):
+        """{(superevent, event): time the coincidence was first recorded}."""
+        found = {}
+        for stamp, sid, graceid in RECORDED.findall(self.log('exttrig')):
+            found.setdefault((sid, graceid), _seconds(stamp))
+        return found
+
+
+def summary(seconds):
+    """p50, p99 and maximum of latencies, in milliseconds."""
+    ms = sorted(1e3 * s for s in seconds)
+    return {'n': len(ms), 'p50_ms': round(percentile(ms, 0.5), 1),
+            'p99_ms': round(percentile(ms, 0.99), 1),
+            'max_ms': round(ms[-1], 1)}
+
+
+def notices_to_events(system, client, n, t0):
+    """Queue one notice at a time; return (latencies, baseline, grbs)."""
+    from gwcelery.vtp import feed
+    from tests.fixtures.exttrig import edit_notice
+    from_queue, from_receipt, baseline, grbs = [], [], [], []
+    for i in range(n):
+        t = t0 + 1000.0 * i
+        notice = edit_notice('fermi_grb_gcn.xml', trigger_id=str(8e8 + i),
+                             gpstime=t, ivorn=f'ivo://bench/Fermi#n{i}')
+        queued = time.time()
+        feed.enqueue(system.redis_url, [notice])
+        ivorn = f'ivo://bench/Fermi#n{i}'
+        wait_for(lambda: ivorn in system.created(), 60, f'event of {ivorn}',
+                 interval=0.01)
+        graceid, created = system.created()[ivorn]
+        from_queue.append(created - queued)
+        from_receipt.append(created - system.received()[ivorn])
+        grbs.append((graceid, t))
+        # Baseline: the same upload, straight to GraceDb.
+        other = edit_notice(notice, trigger_id=str(9e8 + i),
+                            gpstime=t + 500.0)
+        start = time.perf_counter()
+        client.create_event('External', 'Fermi', 'initial.data',
+                            search='GRB', filecontents=other)
+        baseline.append(time.perf_counter() - start)
+    return from_queue, from_receipt, baseline, grbs
+
+
+def superevent_at(client, gpstime):
+    from tests.fixtures.superevents import coinc_xml
+    event = client.create_event('CBC', 'gstlal', 'coinc.xml',
+                                search='AllSky',
+                                filecontents=coinc_xml(gpstime)).json()
+    return client.create_superevent(
+        gpstime - 1, gpstime, gpstime + 1,
+        event['graceid']).json()['superevent_id']
+
+
+def superevents_to_coincidences(system, client, grbs):
+    latencies = []
+    for graceid, t in grbs:
+        sid = superevent_at(client, t - 2.0)
+        created = time.time()
+        wait_for(lambda: (sid, graceid) in system.recorded(), 60,
+                 f'the coincidence of {sid}', interval=0.01)
+        latencies.append(system.recorded()[sid, graceid] - created)
+    return latencies
+
+
+def notices_to_coincidences(system, client, n, t0):
+    from gwcelery.vtp import feed
+    from tests.fixtures.exttrig import edit_notice
+    latencies = []
+    for i in range(n):
+        t = t0 + 1000.0 * i
+        sid = superevent_at(client, t)
+        wait_for(lambda: re.search(rf'Coincidence search of {sid} ',
+                                   system.log('exttrig')), 60,
+                 f'the search of {sid}', interval=0.01)
+        ivorn = f'ivo://bench/Fermi#c{i}'
+        notice = edit_notice('fermi_grb_gcn.xml', trigger_id=str(7e8 + i),
+                             gpstime=t + 2.0, ivorn=ivorn)
+        queued = time.time()
+        feed.enqueue(system.redis_url, [notice])
+        wait_for(lambda: ivorn in system.created(), 60, f'event of {ivorn}',
+                 interval=0.01)
+        graceid = system.created()[ivorn][0]
+        wait_for(lambda: (sid, graceid) in system.recorded(), 60,
+                 f'the coincidence of {sid}', interval=0.01)
+        latencies.append(system.recorded()[sid, graceid] - queued)
+    return latencies
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--n', type=int, default=50,
+                        help='notices and superevents per case')
+    parser.add_argument('--output', type=Path, default=(
+        ROOT / 'benchmarks' / 'results' / 'external_triggers.json'))
+    args = parser.parse_args()
+    load_start = os.getloadavg()
+    folder = Path(tempfile.mkdtemp(prefix='exttrig-bench-'))
+    system = ExttrigSystem(folder)
+    try:
+        system.start()
+        from ligo.gracedb.rest import GraceDb
+        client = GraceDb(service_url=system.gracedb_url, force_noauth=True)
+        queue, receipt, base, grbs = notices_to_events(
+            system, client, args.n, 1_400_000_000.0)
+        results = {
+            'notice_to_event': summary(queue),
+            'received_to_event': summary(receipt),
+            'baseline_create_event': summary(base),
+            'superevent_to_coincidence': summary(
+                superevents_to_coincidences(system, client, grbs)),
+            'notice_to_coincidence': summary(notices_to_coincidences(
+                system, client, args.n, 1_500_000_000.0)),
+        }
+        client.close()
+    finally:
+        system.stop()
+    for name, r in results.items():
+        print(f'{name:28} n={r["n"]:<4} p50 {r["p50_ms"]:8.1f} ms   '
+              f'p99 {r["p99_ms"]:8.1f} ms   max {r["max_ms"]:8.1f} ms')
+    record = {
+        'benchmark': 'external_triggers',
+        'machine': {'cpus': os.cpu_count(),
+                    'load_average_start': [round(x, 2) for x in load_start],
+                    'load_average_end': [round(x, 2)
+                                         for x in os.getloadavg()],
+                    'python': platform.python_version()},
+        'parameters': {'n': args.n},
+        'results': results}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(record, indent=2) + '\n')
+    print(f'written to {args.output}  (logs in {folder})')
+
+
+if __name__ == '__main__':
+    main()
