@@ -61,31 +61,11 @@ class ExttrigSystem(System):
     exttrig worker in place of the superevent worker."""
 
     def start(self):
-        redis_port, port, feed_port = free_port(), free_port(), free_port()
-        self.redis_url = f'redis://127.0.0.1:{redis_port}/0'
-        self.gracedb_url = f'http://127.0.0.1:{port}/api/'
-        os.environ.update({
-            'CELERY_CONFIG_MODULE': CONF,
-            'CELERY_BROKER_URL': self.redis_url,
-            'CELERY_RESULT_BACKEND': self.redis_url,
-            'GWCELERY_BENCH_GRACEDB_URL': self.gracedb_url,
-            'GWCELERY_BENCH_LVALERT_URL': self.redis_url,
-            'GWCELERY_BENCH_GCN_ADDRESS': f'127.0.0.1:{feed_port}',
-            'PYTHONPATH': str(ROOT)})
-        import redis
-        from gwcelery.deployment import find_redis_server
-        self.spawn('redis', [find_redis_server(), '--port', str(redis_port),
-                             '--bind', '127.0.0.1', '--save', '',
-                             '--appendonly', 'no', '--dir', str(self.folder)])
-        self.redis = redis.Redis.from_url(self.redis_url)
-        wait_for(self._redis_up, 20, 'redis-server')
+        feed_port = free_port()
+        self.start_services(
+            CONF, GWCELERY_BENCH_GCN_ADDRESS=f'127.0.0.1:{feed_port}')
         gwcelery = [sys.executable, '-m', 'gwcelery']
-        self.spawn('gracedb', gwcelery + [
-            'localgracedb', '--port', str(port), '--database',
-            f'sqlite:///{self.folder / "gracedb.sqlite"}',
-            '--lvalert-url', self.redis_url])
         self.spawn('feed', gwcelery + ['gcn', 'feed'])
-        wait_for(self._gracedb_up, 30, 'the local GraceDb')
         host = socket.gethostname()
         common = ['-l', 'info', '--without-mingle', '--without-gossip']
         self.spawn('general', gwcelery + [

@@ -72,19 +72,21 @@ class System:
     def log(self, name):
         return (self.folder / f'{name}.log').read_text(errors='replace')
 
-    def start(self):
+    def start_services(self, conf=CONF, **env):
+        """Redis and the local GraceDb, with the workers' configuration
+        module ``conf`` and more environment variables ``env``."""
         # The environment first: this process and every child read their
         # configuration from it when gwcelery is first imported.
         redis_port, port = free_port(), free_port()
         self.redis_url = f'redis://127.0.0.1:{redis_port}/0'
         self.gracedb_url = f'http://127.0.0.1:{port}/api/'
         os.environ.update({
-            'CELERY_CONFIG_MODULE': CONF,
+            'CELERY_CONFIG_MODULE': conf,
             'CELERY_BROKER_URL': self.redis_url,
             'CELERY_RESULT_BACKEND': self.redis_url,
             'GWCELERY_BENCH_GRACEDB_URL': self.gracedb_url,
             'GWCELERY_BENCH_LVALERT_URL': self.redis_url,
-            'PYTHONPATH': str(ROOT)})
+            'PYTHONPATH': str(ROOT), **env})
         from gwcelery.deployment import find_redis_server
         self.spawn('redis', [find_redis_server(), '--port', str(redis_port),
                              '--bind', '127.0.0.1', '--save', '',
@@ -98,6 +100,10 @@ class System:
             f'sqlite:///{self.folder / "gracedb.sqlite"}',
             '--lvalert-url', self.redis_url])
         wait_for(self._gracedb_up, 30, 'the local GraceDb')
+
+    def start(self):
+        self.start_services()
+        gwcelery = [sys.executable, '-m', 'gwcelery']
         host = socket.gethostname()
         common = ['-l', 'info', '--without-mingle', '--without-gossip']
         self.spawn('general', gwcelery + [
