@@ -14,43 +14,20 @@ process: measures the framework, not the machine's core count) and then the
 prefork pool with two processes. Results are printed and written as JSON.
 """
 import argparse
-import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Replace this script's folder on sys.path: benchmarks/gcn.py there would
-# hide pygcn's gcn package.
+# The project root instead of this folder, whose scripts (gcn.py, …) would
+# shadow packages of the same name.
 sys.path[0] = str(ROOT)
 
-from benchmarks.common import free_port, percentile  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    Processes, Run, latencies, parse_args)
 
-BARE_APP = '''
-from celery import Celery
-app = Celery('bare')
-app.conf.update(task_serializer='json', result_serializer='json',
-                accept_content=['json'])
-
-@app.task(name='bench.add')
-def add(x, y):
-    return x + y
-'''
-
-
-def wait_ready(app, hostname, proc, timeout=90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f'worker {hostname} exited')
-        if any(hostname in r for r in app.control.ping([hostname], timeout=0.5)):
-            return
-    raise TimeoutError(f'worker {hostname} did not start')
+QUICK = {'round_trips': 20, 'batch': 40, 'repeats': 2, 'warm_up': 5}
 
 
 def round_trips(task, n):
@@ -73,61 +50,58 @@ def batch(task, n):
     return n / (time.perf_counter() - t0)
 
 
-def start_worker(kind, pool, broker, workdir):
-    env = {**os.environ, 'CELERY_BROKER_URL': broker,
-           'CELERY_RESULT_BACKEND': broker,
-           'PYTHONPATH': os.pathsep.join([str(workdir), str(ROOT)])}
-    hostname = f'bench-{kind}-{pool}@{socket.gethostname()}'
+def start_worker(procs, kind, pool, broker, warm_up):
+    """The worker of one application (``bare`` or ``gwcelery``) on its own
+    Redis database; returns that application's task."""
+    env = {'CELERY_BROKER_URL': broker, 'CELERY_RESULT_BACKEND': broker,
+           'PYTHONPATH': str(ROOT)}
     pool_args = ['-P', 'solo'] if pool == 'solo' else ['-P', 'prefork', '-c', '2']
+    name = f'dispatch-{kind}-{pool}'
     if kind == 'gwcelery':
-        env['CELERY_CONFIG_MODULE'] = 'benchconf'
-        command = [sys.executable, '-m', 'gwcelery']
-        import benchtasks
+        env['CELERY_CONFIG_MODULE'] = 'benchmarks.dispatch_conf'
+        from benchmarks import dispatch_tasks
         from gwcelery import app
-        task = benchtasks.add
+        task = dispatch_tasks.add
+        app.conf.broker_url = app.conf.result_backend = broker
+        procs.worker(app, name, 'celery', *pool_args, env=env,
+                     loglevel='warning')
     else:
-        command = [sys.executable, '-m', 'celery', '-A', 'bareapp']
-        import bareapp
-        app, task = bareapp.app, bareapp.add
-    proc = subprocess.Popen(
-        [*command, 'worker', '-n', hostname, '-l', 'warning',
-         '--without-mingle', '--without-gossip', *pool_args],
-        env=env, cwd=workdir, stdout=subprocess.DEVNULL,
-        stderr=open(workdir / f'{kind}-{pool}.log', 'w'))
-    app.conf.broker_url = app.conf.result_backend = broker
-    wait_ready(app, hostname, proc)
-    for _ in range(50):  # warm up connections and pools
+        from benchmarks import dispatch_bare
+        app, task = dispatch_bare.app, dispatch_bare.add
+        app.conf.broker_url = app.conf.result_backend = broker
+        procs.worker(app, name, 'celery', *pool_args, env=env,
+                     loglevel='warning',
+                     command=('-m', 'celery', '-A', 'benchmarks.dispatch_bare'))
+    for _ in range(warm_up):  # connections and pools
         task.delay(1, 1).get(timeout=30)
-    return proc, app, task
+    return task
 
 
-def run_pool(pool, brokers, workdir, args):
+def run_pool(procs, pool, brokers, args):
     """Both workers up at once, each on its own Redis database; blocks of
     measurements alternate between them so that the machine's drift and
     noise fall on both alike."""
     kinds = ('bare', 'gwcelery')
-    workers = {kind: start_worker(kind, pool, brokers[kind], workdir)
-               for kind in kinds}
-    latencies = {kind: [] for kind in kinds}
+    tasks = {kind: start_worker(procs, kind, pool, brokers[kind], args.warm_up)
+             for kind in kinds}
+    trips = {kind: [] for kind in kinds}
     trip_rates = {kind: [] for kind in kinds}
     batch_rates = {kind: [] for kind in kinds}
     try:
         for block in range(args.repeats):
             for kind in kinds if block % 2 == 0 else kinds[::-1]:
-                task = workers[kind][2]
-                lat, rate = round_trips(task, args.round_trips // args.repeats)
-                latencies[kind] += lat
+                lat, rate = round_trips(tasks[kind],
+                                        args.round_trips // args.repeats)
+                trips[kind] += lat
                 trip_rates[kind].append(rate)
-                batch_rates[kind].append(batch(task, args.batch // args.repeats))
+                batch_rates[kind].append(
+                    batch(tasks[kind], args.batch // args.repeats))
     finally:
-        for proc, _, _ in workers.values():
-            proc.terminate()
-            proc.wait(60)
+        procs.stop(*(f'dispatch-{kind}-{pool}' for kind in kinds), timeout=60)
     return {kind: {
-        'round_trip_p50_ms': 1e3 * percentile(latencies[kind], 0.5),
-        'round_trip_p99_ms': 1e3 * percentile(latencies[kind], 0.99),
-        'round_trips_per_s': statistics.median(trip_rates[kind]),
-        'batch_tasks_per_s': statistics.median(batch_rates[kind]),
+        'round_trip': latencies(trips[kind]),
+        'round_trips_per_s': round(statistics.median(trip_rates[kind]), 1),
+        'batch_tasks_per_s': round(statistics.median(batch_rates[kind]), 1),
     } for kind in kinds}
 
 
@@ -138,63 +112,41 @@ def main():
     parser.add_argument('--batch', type=int, default=5000)
     parser.add_argument('--repeats', type=int, default=5,
                         help='alternating blocks per case (medians reported)')
-    parser.add_argument('--output', default=str(
-        ROOT / 'benchmarks' / 'results' / 'dispatch.json'))
-    args = parser.parse_args()
+    parser.add_argument('--warm-up', type=int, default=50,
+                        help='calls before measuring, per worker')
+    args = parse_args(parser, 'dispatch', QUICK)
+    run = Run('dispatch', args)
 
-    workdir = Path(tempfile.mkdtemp(prefix='gwcelery-bench-'))
-    (workdir / 'bareapp.py').write_text(BARE_APP)
-    (workdir / 'benchconf.py').write_text(
-        'from gwcelery.conf.local import *\nimports = ("benchtasks",)\n')
-    (workdir / 'benchtasks.py').write_text(
-        'from gwcelery import app\n\n@app.task\ndef add(x, y):\n'
-        '    return x + y\n')
-    sys.path.insert(0, str(workdir))
-
-    redis = None
-    broker = args.broker
-    if broker is None:
-        from gwcelery.deployment import find_redis_server
-        port = free_port()
-        redis = subprocess.Popen(
-            [find_redis_server(), '--port', str(port), '--bind', '127.0.0.1',
-             '--save', '', '--appendonly', 'no'], stdout=subprocess.DEVNULL)
-        broker = f'redis://127.0.0.1:{port}/0'
-        from gwcelery.deployment import redis_reachable
-        deadline = time.monotonic() + 20
-        while not redis_reachable(broker):
-            if time.monotonic() > deadline:
-                raise TimeoutError('redis-server did not start')
-            time.sleep(0.05)
+    procs = Processes('dispatch')
     results = {}
-    # One Redis database each, so neither worker takes the other's tasks.
-    base = broker.rsplit('/', 1)[0]
-    brokers = {'bare': f'{base}/1', 'gwcelery': f'{base}/2'}
     try:
+        broker = args.broker or procs.redis()
+        # One Redis database each, so neither worker takes the other's tasks.
+        base = broker.rsplit('/', 1)[0]
+        brokers = {'bare': f'{base}/1', 'gwcelery': f'{base}/2'}
         for pool in ('solo', 'prefork'):
             print(f'{pool} pool ...', flush=True)
-            for kind, result in run_pool(pool, brokers, workdir, args).items():
+            for kind, result in run_pool(procs, pool, brokers, args).items():
                 results[f'{kind}/{pool}'] = result
     finally:
-        if redis:
-            redis.terminate()
+        procs.stop()
     for pool in ('solo', 'prefork'):
         bare, ours = results[f'bare/{pool}'], results[f'gwcelery/{pool}']
         results[f'ratio/{pool}'] = {
-            key: ours[key] / bare[key] for key in ('round_trips_per_s',
-                                                   'batch_tasks_per_s')}
+            key: round(ours[key] / bare[key], 3)
+            for key in ('round_trips_per_s', 'batch_tasks_per_s')}
     print(f'\n{"case":<18}{"p50 ms":>9}{"p99 ms":>9}{"trips/s":>10}{"batch/s":>10}')
     for case, r in results.items():
         if case.startswith('ratio'):
             print(f'{case:<18}{"":>18}{r["round_trips_per_s"]:>10.2f}'
                   f'{r["batch_tasks_per_s"]:>10.2f}')
         else:
-            print(f'{case:<18}{r["round_trip_p50_ms"]:>9.2f}'
-                  f'{r["round_trip_p99_ms"]:>9.2f}{r["round_trips_per_s"]:>10.0f}'
+            print(f'{case:<18}{r["round_trip"]["p50_ms"]:>9.2f}'
+                  f'{r["round_trip"]["p99_ms"]:>9.2f}'
+                  f'{r["round_trips_per_s"]:>10.0f}'
                   f'{r["batch_tasks_per_s"]:>10.0f}')
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(results, indent=2))
-    print(f'\nwritten to {args.output}')
+    run.write(results)
+    print(f'logs in {procs.folder}')
 
 
 if __name__ == '__main__':

@@ -19,19 +19,15 @@ real subprocesses. Then, ``--n`` times each (default 50), one at a time:
 * **notice → coincidence**: the other order; a superevent first, then the
   notice of a GRB 2 s after it; from queueing the notice.
 
-Prints p50/p99 and writes ``{"benchmark", "machine", "parameters",
-"results"}`` as JSON to ``--output``
-(default ``benchmarks/results/external_triggers.json``).
+Prints p50/p99 and writes the JSON record of :mod:`benchmarks.common` to
+``--output`` (default ``benchmarks/results/external_triggers.json``);
+``--quick`` runs 3 of each.
 """
 import argparse
 import datetime
-import json
 import os
-import platform
 import re
-import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,10 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # The project root instead of this folder, whose gcn.py would shadow pygcn.
 sys.path[0] = str(ROOT)
 
-from benchmarks.common import free_port, percentile, wait_for  # noqa: E402
-from benchmarks.superevents import System  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    Processes, Run, answers, free_port, latencies, parse_args, wait_for)
 
 CONF = 'benchmarks.external_triggers_conf'
+QUICK = {'n': 3}
 _STAMP = r'^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]*\] '
 CREATED = re.compile(_STAMP + r'GCN notice (\S+) \(Fermi trigger \S+\): '
                      r'event (\S+) created', re.M)
@@ -56,34 +53,53 @@ def _seconds(stamp):
     return when.timestamp()
 
 
-class ExttrigSystem(System):
-    """The superevent benchmark's processes, with the GCN feed and the
-    exttrig worker in place of the superevent worker."""
+class System(Processes):
+    """The processes under test."""
 
-    def start(self):
-        feed_port = free_port()
-        self.start_services(
-            CONF, GWCELERY_BENCH_GCN_ADDRESS=f'127.0.0.1:{feed_port}')
-        gwcelery = [sys.executable, '-m', 'gwcelery']
-        self.spawn('feed', gwcelery + ['gcn', 'feed'])
-        host = socket.gethostname()
-        common = ['-l', 'info', '--without-mingle', '--without-gossip']
-        self.spawn('general', gwcelery + [
-            'worker', '-Q', 'celery', '-c', '4', '-n', f'bench-general@{host}',
-            *common])
-        self.spawn('beat', gwcelery + [
-            'beat', '-l', 'info', '-s', str(self.folder / 'beat-schedule')])
-        self.spawn('exttrig', gwcelery + [
-            'worker', '-Q', 'exttrig', '-c', '1', '-n',
-            f'bench-exttrig@{host}', *common])
-        from gwcelery.tasks.raven import EXTERNAL_NODES, SUPEREVENT_NODES
-        wait_for(lambda: self._listening(SUPEREVENT_NODES + EXTERNAL_NODES),
-                 90, 'the LVAlert listener')
-        wait_for(lambda: re.search(r'subscriber \S+ connected',
-                                   self.log('feed')), 90, 'the GCN listener')
+    def start_all(self):
+        # The environment first: this process and every child read their
+        # configuration from it when gwcelery is first imported.
+        self.redis_url = self.redis()
+        port, feed_port = free_port(), free_port()
+        self.gracedb_url = f'http://127.0.0.1:{port}/api/'
+        os.environ.update({
+            'CELERY_CONFIG_MODULE': CONF,
+            'CELERY_BROKER_URL': self.redis_url,
+            'CELERY_RESULT_BACKEND': self.redis_url,
+            'GWCELERY_BENCH_GRACEDB_URL': self.gracedb_url,
+            'GWCELERY_BENCH_LVALERT_URL': self.redis_url,
+            'GWCELERY_BENCH_GCN_ADDRESS': f'127.0.0.1:{feed_port}',
+            'PYTHONPATH': str(ROOT)})
+        import redis
+        self.client = redis.Redis.from_url(self.redis_url)
+        self.gwcelery('gracedb', 'localgracedb', '--port', str(port),
+                      '--database',
+                      f'sqlite:///{self.folder / "gracedb.sqlite"}',
+                      '--lvalert-url', self.redis_url)
+        self.gwcelery('feed', 'gcn', 'feed')
+        wait_for(lambda: self.alive('gracedb') or answers(self.gracedb_url),
+                 timeout=30, what='the local GraceDb')
         from gwcelery import app
-        wait_for(lambda: app.control.ping([f'bench-exttrig@{host}'],
-                                          timeout=0.5), 90, 'exttrig worker')
+        self.worker(app, 'general', 'celery', '-c', '6')
+        self.gwcelery('beat', 'beat', '-l', 'info',
+                      '-s', str(self.folder / 'beat-schedule'))
+        # As deployed: one process.
+        self.worker(app, 'exttrig', 'exttrig', '-c', '1')
+        from gwcelery.tasks.raven import EXTERNAL_NODES, SUPEREVENT_NODES
+        nodes = SUPEREVENT_NODES + EXTERNAL_NODES
+        wait_for(lambda: all(self._streams(nodes)), timeout=90,
+                 what='the LVAlert listener')
+        wait_for(lambda: self.alive('feed') or re.search(
+            r'subscriber \S+ connected', self.log('feed')), timeout=90,
+            what='the GCN listener')
+
+    def _streams(self, nodes):
+        import redis
+        for node in nodes:
+            try:
+                yield bool(self.client.xinfo_groups(f'lvalert:{node}'))
+            except redis.ResponseError:  # no stream yet
+                yield False
 
     def created(self):
         """{ivorn: (graceid, time the event was created)}."""
@@ -101,14 +117,6 @@ class ExttrigSystem(System):
         for stamp, sid, graceid in RECORDED.findall(self.log('exttrig')):
             found.setdefault((sid, graceid), _seconds(stamp))
         return found
-
-
-def summary(seconds):
-    """p50, p99 and maximum of latencies, in milliseconds."""
-    ms = sorted(1e3 * s for s in seconds)
-    return {'n': len(ms), 'p50_ms': round(percentile(ms, 0.5), 1),
-            'p99_ms': round(percentile(ms, 0.99), 1),
-            'max_ms': round(ms[-1], 1)}
 
 
 def notices_to_events(system, client, n, t0):
@@ -188,25 +196,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--n', type=int, default=50,
                         help='notices and superevents per case')
-    parser.add_argument('--output', type=Path, default=(
-        ROOT / 'benchmarks' / 'results' / 'external_triggers.json'))
-    args = parser.parse_args()
-    load_start = os.getloadavg()
-    folder = Path(tempfile.mkdtemp(prefix='exttrig-bench-'))
-    system = ExttrigSystem(folder)
+    args = parse_args(parser, 'external_triggers', QUICK)
+    run = Run('external_triggers', args)
+    system = System('external_triggers')
     try:
-        system.start()
+        system.start_all()
         from ligo.gracedb.rest import GraceDb
         client = GraceDb(service_url=system.gracedb_url, force_noauth=True)
         queue, receipt, base, grbs = notices_to_events(
             system, client, args.n, 1_400_000_000.0)
         results = {
-            'notice_to_event': summary(queue),
-            'received_to_event': summary(receipt),
-            'baseline_create_event': summary(base),
-            'superevent_to_coincidence': summary(
+            'notice_to_event': latencies(queue),
+            'received_to_event': latencies(receipt),
+            'baseline_create_event': latencies(base),
+            'superevent_to_coincidence': latencies(
                 superevents_to_coincidences(system, client, grbs)),
-            'notice_to_coincidence': summary(notices_to_coincidences(
+            'notice_to_coincidence': latencies(notices_to_coincidences(
                 system, client, args.n, 1_500_000_000.0)),
         }
         client.close()
@@ -215,18 +220,8 @@ def main():
     for name, r in results.items():
         print(f'{name:28} n={r["n"]:<4} p50 {r["p50_ms"]:8.1f} ms   '
               f'p99 {r["p99_ms"]:8.1f} ms   max {r["max_ms"]:8.1f} ms')
-    record = {
-        'benchmark': 'external_triggers',
-        'machine': {'cpus': os.cpu_count(),
-                    'load_average_start': [round(x, 2) for x in load_start],
-                    'load_average_end': [round(x, 2)
-                                         for x in os.getloadavg()],
-                    'python': platform.python_version()},
-        'parameters': {'n': args.n},
-        'results': results}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, indent=2) + '\n')
-    print(f'written to {args.output}  (logs in {folder})')
+    run.write(results)
+    print(f'written to {args.output}  (logs in {system.folder})')
 
 
 if __name__ == '__main__':

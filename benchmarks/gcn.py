@@ -15,53 +15,37 @@
    connected to the same feed, for the same notices.
 
 A private redis-server is started on a free port. Results are printed and
-written to benchmarks/results/gcn.json.
+written as JSON (``--output``).
 """
 import argparse
 import json
 import os
 import re
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# This script's folder comes first on sys.path, where this file would hide
+# The project root instead of this folder, where this file would hide
 # pygcn's package, also named gcn.
-sys.path[:] = [p for p in sys.path
-               if Path(p or '.').resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(ROOT))
+sys.path[0] = str(ROOT)
 
-from benchmarks.common import free_port, percentile  # noqa: E402
-os.environ['CELERY_CONFIG_MODULE'] = 'tests.conf'
-os.environ['PYTHONPATH'] = os.pathsep.join(
-    filter(None, [str(ROOT), os.environ.get('PYTHONPATH')]))
+from benchmarks.common import (  # noqa: E402
+    Processes, Run, free_port, latencies, parse_args, wait_for)
 
+CONF = 'benchmarks.gcn_conf'
 SAMPLE = ROOT / 'tests' / 'data' / 'gcn' / 'fermi_grb_gcn.xml'
 LVC_SAMPLE = ROOT / 'tests' / 'data' / 'gcn' / 'G298048-1-Initial.xml'
+QUICK = {'n': 20, 'tasks': 10, 'feed': 3, 'warm_up': 2}
 
 PYGCN_LISTEN = ('import sys, gcn; gcn.listen(host="127.0.0.1", '
                 'port=int(sys.argv[1]), max_reconnect_timeout=1)')
 
 
-def summary(latencies, elapsed=None):
-    result = {'n': len(latencies),
-              'p50_ms': 1e3 * percentile(latencies, 0.5),
-              'p99_ms': 1e3 * percentile(latencies, 0.99)}
-    if elapsed:
-        result['per_s'] = len(latencies) / elapsed
-    return result
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f'timed out waiting for {what}')
-        time.sleep(0.02)
+def throughput(seconds, elapsed):
+    """:func:`latencies` and the rate over ``elapsed`` seconds."""
+    return {**latencies(seconds), 'per_s': round(len(seconds) / elapsed, 1)}
 
 
 def with_ivorn(payload, ivorn):
@@ -69,39 +53,13 @@ def with_ivorn(payload, ivorn):
                   count=1)
 
 
-class Procs:
-    """Subprocesses to kill at the end, whatever happens."""
-
-    def __init__(self, folder):
-        self.folder = Path(folder)
-        self.procs = []
-
-    def start(self, name, args, env=None):
-        proc = subprocess.Popen(
-            args, stdout=open(self.folder / f'{name}.log', 'w'),
-            stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-            cwd=ROOT, start_new_session=True)
-        self.procs.append(proc)
-        return proc
-
-    def log(self, name):
-        return (self.folder / f'{name}.log').read_text(errors='replace')
-
-    def stop_all(self):
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
-                proc.wait()
+def start_pygcn(procs, name, port):
+    procs.start(name, [sys.executable, '-c', PYGCN_LISTEN, str(port)])
 
 
 # -- 1. broadcaster → pygcn ----------------------------------------------
 
-def bench_broadcaster(procs, n_clients, n):
+def bench_broadcaster(procs, n_clients, n, warm_up):
     from gwcelery.vtp.server import Broadcaster, BroadcasterThread
     payload = LVC_SAMPLE.read_bytes()
     thread = BroadcasterThread(Broadcaster('127.0.0.1:0', ('127.0.0.1',),
@@ -109,11 +67,10 @@ def bench_broadcaster(procs, n_clients, n):
     try:
         port = thread.broadcaster.address[1]
         for i in range(n_clients):
-            procs.start(f'pygcn-{n_clients}-{i}',
-                        [sys.executable, '-c', PYGCN_LISTEN, str(port)])
-        wait_for(lambda: len(thread.info()['peers']) == n_clients, 30,
-                 'pygcn clients')
-        for i in range(20):
+            start_pygcn(procs, f'pygcn-{n_clients}-{i}', port)
+        wait_for(lambda: len(thread.info()['peers']) == n_clients,
+                 timeout=30, what='pygcn clients')
+        for i in range(warm_up):
             thread.send(with_ivorn(payload, f'ivo://bench#warm{i}'))
         acks, sends = [], []
         start = time.perf_counter()
@@ -126,126 +83,116 @@ def bench_broadcaster(procs, n_clients, n):
         elapsed = time.perf_counter() - start
     finally:
         thread.stop()
-    return {'ack': summary(acks), 'send_all_acked': summary(sends, elapsed)}
+        procs.stop(*(f'pygcn-{n_clients}-{i}' for i in range(n_clients)))
+    return {'ack': latencies(acks),
+            'send_all_acked': throughput(sends, elapsed)}
 
 
-def bench_baseline_server(procs, n):
+def bench_baseline_server(procs, n, warm_up):
     from gwcelery.vtp.framing import frame, recv_packet
     payload = LVC_SAMPLE.read_bytes()
     server = socket.create_server(('127.0.0.1', 0))
-    port = server.getsockname()[1]
-    procs.start('pygcn-baseline',
-                [sys.executable, '-c', PYGCN_LISTEN, str(port)])
+    server.settimeout(30)
+    start_pygcn(procs, 'pygcn-baseline', server.getsockname()[1])
     conn, _ = server.accept()
     conn.settimeout(10)
     try:
-        for i in range(20):
+        for i in range(warm_up):
             conn.sendall(frame(with_ivorn(payload, f'ivo://bench#warm{i}')))
             recv_packet(conn)
-        latencies = []
+        seconds = []
         start = time.perf_counter()
         for i in range(n):
             t0 = time.perf_counter()
             conn.sendall(frame(with_ivorn(payload, f'ivo://bench#{i}')))
             recv_packet(conn)
-            latencies.append(time.perf_counter() - t0)
+            seconds.append(time.perf_counter() - t0)
         elapsed = time.perf_counter() - start
     finally:
         conn.close()
         server.close()
-    return summary(latencies, elapsed)
+        procs.stop('pygcn-baseline')
+    return throughput(seconds, elapsed)
 
 
 # -- 2. voevent.send as a task -------------------------------------------
 
-def start_worker(procs, app, name, queue, *options, env=None):
-    hostname = f'bench-{name}@{socket.gethostname()}'
-    proc = procs.start(name, [
-        sys.executable, '-m', 'gwcelery', 'worker', '-Q', queue, '-n',
-        hostname, '-l', 'info', '--without-mingle', '--without-gossip',
-        *options], env=env)
-
-    def ready():
-        if proc.poll() is not None:
-            raise RuntimeError(procs.log(name)[-3000:])
-        return any(hostname in r
-                   for r in app.control.ping([hostname], timeout=0.5))
-    wait_for(ready, 90, f'worker {name}')
-    return hostname
-
-
-def bench_send_task(procs, app, n):
+def bench_send_task(procs, app, n, warm_up):
     from gwcelery.tasks import voevent
     from gwcelery.vtp.server import parse_address
     payload = LVC_SAMPLE.read_bytes()
-    hostname = start_worker(procs, app, 'voevent', 'voevent', '-P', 'solo')
+    hostname = procs.worker(app, 'voevent', 'voevent', '-P', 'solo')
 
     def stats():
         return app.control.inspect([hostname], timeout=2).stats()[hostname][
             'voevent_broadcaster']
-    port = parse_address(stats()['address'])[1]
-    procs.start('pygcn-task', [sys.executable, '-c', PYGCN_LISTEN, str(port)])
-    wait_for(lambda: stats()['peers'], 30, 'pygcn client of the worker')
-    for i in range(20):
+    start_pygcn(procs, 'pygcn-task', parse_address(stats()['address'])[1])
+    wait_for(lambda: stats()['peers'], timeout=30,
+             what='pygcn client of the worker')
+    for i in range(warm_up):
         voevent.send.delay(with_ivorn(payload, f'ivo://t#w{i}')).get(30)
-    latencies, acks = [], []
+    seconds, acks = [], []
     start = time.perf_counter()
     for i in range(n):
         t0 = time.perf_counter()
         result = voevent.send.delay(
             with_ivorn(payload, f'ivo://t#{i}')).get(30)
-        latencies.append(time.perf_counter() - t0)
+        seconds.append(time.perf_counter() - t0)
         acks.extend(result['ack_latency'].values())
     elapsed = time.perf_counter() - start
-    return {'task_round_trip': summary(latencies, elapsed),
-            'ack_in_worker': summary(acks)}
+    procs.stop('voevent', 'pygcn-task')
+    return {'task_round_trip': throughput(seconds, elapsed),
+            'ack_in_worker': latencies(acks)}
 
 
 # -- 3. feed → handler ----------------------------------------------------
 
-def bench_feed(procs, app, redis_url, n):
+def bench_feed(procs, app, redis_url, n, warm_up):
     import redis
+
+    from benchmarks.gcn_handlers import RECEIVED_KEY
     from gwcelery.vtp.feed import enqueue
-    from tests.fixtures.gcn import _PYGCN_CLIENT, RECEIVED_KEY
+    from tests.fixtures.gcn import PygcnClient
     client = redis.Redis.from_url(redis_url)
     port = free_port()
-    procs.start('feed', [sys.executable, '-m', 'gwcelery', 'gcn', 'feed',
-                         '--address', f'127.0.0.1:{port}'])
-    env = {'GWCELERY_TEST_GCN_ADDRESS': f'127.0.0.1:{port}'}
-    start_worker(procs, app, 'general', 'celery', '-c', '6', env=env)
-    procs.start('beat', [sys.executable, '-m', 'gwcelery', 'beat', '-l',
-                         'info', '-s', str(procs.folder / 'beat-schedule')],
-                env=env)
-    wait_for(lambda: 'connected (1 connected)' in procs.log('feed'), 90,
-             'the listener to connect to the feed')
-    baseline_key = 'bench:pygcn'
-    procs.start('pygcn-feed', [sys.executable, '-c', _PYGCN_CLIENT,
-                               '127.0.0.1', str(port), redis_url,
-                               baseline_key])
-    wait_for(lambda: 'connected (2 connected)' in procs.log('feed'), 30,
-             'the baseline client to connect to the feed')
-    payload = SAMPLE.read_bytes()
+    procs.gwcelery('feed', 'gcn', 'feed', '--address', f'127.0.0.1:{port}')
+    env = {'GWCELERY_BENCH_GCN_ADDRESS': f'127.0.0.1:{port}'}
+    procs.worker(app, 'general', 'celery', '-c', '6', env=env)
+    procs.gwcelery('beat', 'beat', '-l', 'info',
+                   '-s', str(procs.folder / 'beat-schedule'), env=env)
+    wait_for(lambda: 'connected (1 connected)' in procs.log('feed'),
+             timeout=90, what='the listener to connect to the feed')
+    baseline = PygcnClient('127.0.0.1', port, redis_url, 'bench:pygcn',
+                           procs.folder / 'pygcn-feed.log')
+    try:
+        wait_for(lambda: 'connected (2 connected)' in procs.log('feed'),
+                 timeout=30, what='the baseline client to connect to the feed')
+        payload = SAMPLE.read_bytes()
 
-    def run(count, prefix):
-        handler, baseline = [], []
-        for i in range(count):
-            ivorn = f'ivo://bench#{prefix}{i}'
-            client.delete(RECEIVED_KEY, baseline_key)
-            t0 = time.time()
-            enqueue(redis_url, [with_ivorn(payload, ivorn)])
-            wait_for(lambda: client.llen(RECEIVED_KEY)
-                     and client.llen(baseline_key), 30, ivorn)
-            record = json.loads(client.lindex(RECEIVED_KEY, 0))
-            other = json.loads(client.lindex(baseline_key, 0))
-            assert record['ivorn'] == other['ivorn'] == ivorn
-            handler.append(record['time'] - t0)
-            baseline.append(other['time'] - t0)
-        return handler, baseline
+        def run(count, prefix):
+            handler, pygcn = [], []
+            for i in range(count):
+                ivorn = f'ivo://bench#{prefix}{i}'
+                client.delete(RECEIVED_KEY, baseline.key)
+                t0 = time.time()
+                enqueue(redis_url, [with_ivorn(payload, ivorn)])
+                wait_for(lambda: client.llen(RECEIVED_KEY)
+                         and client.llen(baseline.key), timeout=30,
+                         interval=0.02, what=ivorn)
+                record = json.loads(client.lindex(RECEIVED_KEY, 0))
+                (other,) = baseline.received()
+                assert record['ivorn'] == other['ivorn'] == ivorn
+                handler.append(record['time'] - t0)
+                pygcn.append(other['time'] - t0)
+            return handler, pygcn
 
-    run(5, 'warm')
-    handler, baseline = run(n, '')
-    return {'queued_to_celery_handler': summary(handler),
-            'baseline_queued_to_pygcn_handler': summary(baseline)}
+        run(warm_up, 'warm')
+        handler, pygcn = run(n, '')
+    finally:
+        baseline.stop()
+        client.close()
+    return {'queued_to_celery_handler': latencies(handler),
+            'baseline_queued_to_pygcn_handler': latencies(pygcn)}
 
 
 def main():
@@ -256,40 +203,38 @@ def main():
                         help='voevent.send round trips')
     parser.add_argument('--feed', type=int, default=50,
                         help='notices through the local feed')
-    args = parser.parse_args()
+    parser.add_argument('--warm-up', type=int, default=20,
+                        help='notices sent before each measurement')
+    args = parse_args(parser, 'gcn', QUICK)
+    run = Run('gcn', args)
 
-    from gwcelery.deployment import find_redis_server
-    folder = tempfile.mkdtemp(prefix='gwcelery-bench-gcn-')
-    procs = Procs(folder)
-    redis_port = free_port()
-    redis_url = f'redis://127.0.0.1:{redis_port}/0'
-    os.environ['CELERY_BROKER_URL'] = os.environ['CELERY_RESULT_BACKEND'] = \
-        redis_url
-    results = {'machine': {'cpus': os.cpu_count()}, 'n': vars(args)}
+    procs = Processes('gcn')
+    results = {}
     try:
-        procs.start('redis', [find_redis_server(), '--port', str(redis_port),
-                              '--bind', '127.0.0.1', '--save', '',
-                              '--appendonly', 'no', '--dir', folder])
+        redis_url = procs.redis()
+        # This process and every child read them when gwcelery is imported.
+        os.environ.update({'CELERY_CONFIG_MODULE': CONF,
+                           'CELERY_BROKER_URL': redis_url,
+                           'CELERY_RESULT_BACKEND': redis_url,
+                           'PYTHONPATH': str(ROOT)})
         from gwcelery import app
         app.loader.import_default_modules()
 
         results['baseline_blocking_server_to_pygcn'] = \
-            bench_baseline_server(procs, args.n)
+            bench_baseline_server(procs, args.n, args.warm_up)
         for n_clients in (1, 4):
             results[f'broadcaster_to_{n_clients}_pygcn'] = bench_broadcaster(
-                procs, n_clients, args.n)
+                procs, n_clients, args.n, args.warm_up)
         results['voevent_send_task'] = bench_send_task(
-            procs, app, args.tasks)
+            procs, app, args.tasks, args.warm_up)
         results['feed_to_handler'] = bench_feed(
-            procs, app, redis_url, args.feed)
+            procs, app, redis_url, args.feed, args.warm_up)
     finally:
-        procs.stop_all()
+        procs.stop()
 
     print(json.dumps(results, indent=2))
-    out = ROOT / 'benchmarks' / 'results'
-    out.mkdir(parents=True, exist_ok=True)
-    (out / 'gcn.json').write_text(json.dumps(results, indent=2))
-    print(f'written to {out / "gcn.json"}; logs in {folder}')
+    run.write(results)
+    print(f'logs in {procs.folder}')
 
 
 if __name__ == '__main__':

@@ -16,72 +16,35 @@ each ``--calls`` times (default 1000), reporting p50, p99 and mean. Then
 ``--duration`` seconds (default 20) of 100 kB uploads paced at ``--rate``
 per second (default 10, GraceDb's own peak target is one 1 MB POST every
 0.1 s), reporting the achieved rate and the latency, and the unpaced
-upload rate for comparison. Results are printed and written to
-benchmarks/results/gracedb.json.
+upload rate for comparison (``--unpaced`` uploads, default 200). Results
+are printed and written as JSON (``--output``).
 """
 import argparse
-import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# Replace this script's folder on sys.path: benchmarks/gcn.py there would
-# hide pygcn's gcn package.
+# The project root instead of this folder, whose scripts (gcn.py, …) would
+# shadow packages of the same name.
 sys.path[0] = str(ROOT)
 
-from benchmarks.common import free_port, percentile  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    Processes, Run, answers, free_port, latencies, parse_args, wait_for)
 
 COINC = (ROOT / 'tests' / 'data' / 'gracedb' / 'coinc.xml').read_bytes()
-
-
-def wait_http(url, proc, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f'{proc.args[:4]} exited')
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f'{url} did not answer')
-
-
-def wait_port(port, proc, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError('redis-server exited')
-        try:
-            socket.create_connection(('127.0.0.1', port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError('redis-server did not listen')
-
-
-def summary(latencies):
-    ms = [1000 * x for x in latencies]
-    return {'calls': len(ms), 'p50_ms': round(percentile(ms, 0.5), 3),
-            'p99_ms': round(percentile(ms, 0.99), 3),
-            'mean_ms': round(sum(ms) / len(ms), 3),
-            'max_ms': round(max(ms), 3)}
+QUICK = {'calls': 10, 'duration': 1.0, 'unpaced': 10}
 
 
 def timed(call, n):
-    latencies = []
+    seconds = []
     for i in range(n):
         start = time.perf_counter()
         call(i)
-        latencies.append(time.perf_counter() - start)
-    return latencies
+        seconds.append(time.perf_counter() - start)
+    return seconds
 
 
 def paced_uploads(client, graceid, payload, rate, duration):
@@ -89,21 +52,21 @@ def paced_uploads(client, graceid, payload, rate, duration):
     achieved rate (uploads finished per second of wall time)."""
     interval = 1.0 / rate
     n = int(rate * duration)
-    latencies, late = [], 0
+    seconds, late = [], 0
     begin = time.perf_counter()
     for i in range(n):
         due = begin + i * interval
         now = time.perf_counter()
         if now < due:
-            time.sleep(due - now)
+            time.sleep(due - now)  # the pace of the load, not a wait
         elif now - due > interval:
             late += 1
         start = time.perf_counter()
         client.write_log(graceid, f'paced {i}', filename='paced.bin',
                          filecontents=payload)
-        latencies.append(time.perf_counter() - start)
+        seconds.append(time.perf_counter() - start)
     elapsed = time.perf_counter() - begin
-    return latencies, n / elapsed, late
+    return seconds, n / elapsed, late
 
 
 def main():
@@ -111,40 +74,32 @@ def main():
     parser.add_argument('--calls', type=int, default=1000)
     parser.add_argument('--duration', type=float, default=20.0)
     parser.add_argument('--rate', type=float, default=10.0)
+    parser.add_argument('--unpaced', type=int, default=200,
+                        help='uploads one after the other, for the top rate')
     parser.add_argument('--upload-bytes', type=int, default=100_000)
     parser.add_argument('--no-alerts', action='store_true',
                         help='do not publish LVAlerts')
-    args = parser.parse_args()
+    args = parse_args(parser, 'gracedb', QUICK)
+    run = Run('gracedb', args)
 
     from ligo.gracedb.rest import GraceDb
 
     from gwcelery.deployment import find_redis_server
 
-    folder = Path(tempfile.mkdtemp(prefix='gracedb-bench-'))
-    procs = []
+    procs = Processes('gracedb')
     try:
         lvalert_url = 'none'
-        redis_binary = None if args.no_alerts else find_redis_server()
-        if redis_binary:
-            redis_port = free_port()
-            redis = subprocess.Popen(
-                [redis_binary, '--port', str(redis_port), '--bind',
-                 '127.0.0.1', '--save', '', '--appendonly', 'no',
-                 '--dir', str(folder)], stdout=subprocess.DEVNULL)
-            procs.append(redis)
-            wait_port(redis_port, redis)
-            lvalert_url = f'redis://127.0.0.1:{redis_port}/0'
+        if not args.no_alerts and find_redis_server():
+            lvalert_url = procs.redis()
         port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, '-m', 'gwcelery', 'localgracedb', '--port',
-             str(port), '--database', f'sqlite:///{folder / "bench.sqlite"}',
-             '--lvalert-url', lvalert_url],
-            stdout=open(folder / 'server.log', 'w'), stderr=subprocess.STDOUT,
-            cwd=ROOT, env={**os.environ,
-                           'CELERY_CONFIG_MODULE': 'gwcelery.conf.local'})
-        procs.append(server)
+        procs.gwcelery(
+            'gracedb', 'localgracedb', '--port', str(port), '--database',
+            f'sqlite:///{procs.folder / "bench.sqlite"}',
+            '--lvalert-url', lvalert_url,
+            env={'CELERY_CONFIG_MODULE': 'gwcelery.conf.local'})
         url = f'http://127.0.0.1:{port}/api/'
-        wait_http(url, server)
+        wait_for(lambda: procs.alive('gracedb') or answers(url), timeout=30,
+                 what='the local GraceDb')
         client = GraceDb(service_url=url, force_noauth=True)
         client.ping()
         payload = os.urandom(args.upload_bytes)
@@ -153,8 +108,7 @@ def main():
 
         print(f'local GraceDb at {url}, alerts: {lvalert_url}, '
               f'{args.calls} calls each')
-        results = {'calls': args.calls, 'alerts': lvalert_url != 'none',
-                   'upload_bytes': args.upload_bytes}
+        results = {'alerts': lvalert_url != 'none'}
         for name, call in [
                 ('baseline_root', lambda i: client.get(url)),
                 ('get', lambda i: client.event(graceid)),
@@ -163,7 +117,7 @@ def main():
                 ('upload', lambda i: client.write_log(
                     graceid, f'upload {i}', filename='bench.bin',
                     filecontents=payload))]:
-            results[name] = summary(timed(call, args.calls))
+            results[name] = latencies(timed(call, args.calls))
             r = results[name]
             print(f'{name:14s} p50 {r["p50_ms"]:7.2f} ms  p99 '
                   f'{r["p99_ms"]:7.2f} ms  mean {r["mean_ms"]:7.2f} ms')
@@ -172,34 +126,27 @@ def main():
             results[name]['p50_over_baseline'] = round(
                 results[name]['p50_ms'] / base, 2)
 
-        latencies, achieved, late = paced_uploads(
+        seconds, achieved, late = paced_uploads(
             client, graceid, payload, args.rate, args.duration)
         results['sustained_upload'] = {
             'target_per_s': args.rate, 'achieved_per_s': round(achieved, 2),
-            'late_starts': late, **summary(latencies)}
+            'late_starts': late, **latencies(seconds)}
         r = results['sustained_upload']
         print(f'sustained {args.upload_bytes // 1000} kB uploads: target '
               f'{args.rate}/s, achieved {r["achieved_per_s"]}/s, '
               f'{late} late, p50 {r["p50_ms"]:.2f} ms, p99 '
               f'{r["p99_ms"]:.2f} ms')
         unpaced = timed(lambda i: client.write_log(
-            graceid, 'max', filename='max.bin', filecontents=payload), 200)
+            graceid, 'max', filename='max.bin', filecontents=payload),
+            args.unpaced)
         results['max_upload_per_s'] = round(len(unpaced) / sum(unpaced), 1)
         print(f'unpaced {args.upload_bytes // 1000} kB uploads: '
               f'{results["max_upload_per_s"]}/s')
-
-        out = ROOT / 'benchmarks' / 'results' / 'gracedb.json'
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + '\n')
-        print(f'written to {out}')
+        client.close()
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(folder, ignore_errors=True)
+        procs.stop(timeout=10)
+    run.write(results)
+    shutil.rmtree(procs.folder, ignore_errors=True)
 
 
 if __name__ == '__main__':

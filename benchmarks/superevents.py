@@ -22,21 +22,16 @@ uploads events through the real ligo-gracedb client as pipelines do:
 Baseline, same run, same uploads: a handler that only notes its start time,
 registered on the same nodes and run by the general worker — the cost of
 GraceDb → LVAlert → listener → Celery alone. Results are printed and
-written to benchmarks/results/superevents.json.
+written as JSON (``--output``).
 """
 import argparse
 import datetime
-import json
 import os
 import random
 import re
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,98 +40,56 @@ ROOT = Path(__file__).resolve().parent.parent
 # packages of the same name.
 sys.path[0] = str(ROOT)
 
-from benchmarks.common import free_port, percentile, wait_for  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    Processes, Run, answers, free_port, latencies, parse_args, wait_for)
 
 CONF = 'benchmarks.superevents_conf'
+QUICK = {'burst': 8, 'burst_window': 0.5, 'rate': 8.0, 'duration': 1.0}
 PIPELINES = ['gstlal', 'pycbc', 'spiir', 'mbtaonline']
 HANDLED = re.compile(
     r'^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]*\] '
     r'Handled new alert for (\S+):', re.M)
 
 
-class System:
+class System(Processes):
     """The processes under test."""
 
-    def __init__(self, folder):
-        self.folder = folder
-        self.procs = []
-
-    def spawn(self, name, args, env=None):
-        proc = subprocess.Popen(
-            args, stdout=open(self.folder / f'{name}.log', 'w'),
-            stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
-            env={**os.environ, **(env or {})})
-        self.procs.append(proc)
-        return proc
-
-    def log(self, name):
-        return (self.folder / f'{name}.log').read_text(errors='replace')
-
-    def start_services(self, conf=CONF, **env):
-        """Redis and the local GraceDb, with the workers' configuration
-        module ``conf`` and more environment variables ``env``."""
+    def start_all(self):
         # The environment first: this process and every child read their
         # configuration from it when gwcelery is first imported.
-        redis_port, port = free_port(), free_port()
-        self.redis_url = f'redis://127.0.0.1:{redis_port}/0'
+        self.redis_url = self.redis()
+        port = free_port()
         self.gracedb_url = f'http://127.0.0.1:{port}/api/'
         os.environ.update({
-            'CELERY_CONFIG_MODULE': conf,
+            'CELERY_CONFIG_MODULE': CONF,
             'CELERY_BROKER_URL': self.redis_url,
             'CELERY_RESULT_BACKEND': self.redis_url,
             'GWCELERY_BENCH_GRACEDB_URL': self.gracedb_url,
             'GWCELERY_BENCH_LVALERT_URL': self.redis_url,
-            'PYTHONPATH': str(ROOT), **env})
-        from gwcelery.deployment import find_redis_server
-        self.spawn('redis', [find_redis_server(), '--port', str(redis_port),
-                             '--bind', '127.0.0.1', '--save', '',
-                             '--appendonly', 'no', '--dir', str(self.folder)])
+            'PYTHONPATH': str(ROOT)})
         import redis
-        self.redis = redis.Redis.from_url(self.redis_url)
-        wait_for(self._redis_up, 20, 'redis-server')
-        gwcelery = [sys.executable, '-m', 'gwcelery']
-        self.spawn('gracedb', gwcelery + [
-            'localgracedb', '--port', str(port), '--database',
-            f'sqlite:///{self.folder / "gracedb.sqlite"}',
-            '--lvalert-url', self.redis_url])
-        wait_for(self._gracedb_up, 30, 'the local GraceDb')
-
-    def start(self):
-        self.start_services()
-        gwcelery = [sys.executable, '-m', 'gwcelery']
-        host = socket.gethostname()
-        common = ['-l', 'info', '--without-mingle', '--without-gossip']
-        self.spawn('general', gwcelery + [
-            'worker', '-Q', 'celery', '-c', '4', '-n', f'bench-general@{host}',
-            *common])
-        self.spawn('beat', gwcelery + [
-            'beat', '-l', 'info', '-s', str(self.folder / 'beat-schedule')])
-        self.spawn('superevent', gwcelery + [
-            'worker', '-Q', 'superevent', '-c', '1', '--prefetch-multiplier',
-            '1', '-n', f'bench-superevent@{host}', *common])
-        from gwcelery.tasks.superevents import NODES
-        wait_for(lambda: self._listening(NODES), 90, 'the LVAlert listener')
+        self.client = redis.Redis.from_url(self.redis_url)
+        self.gwcelery('gracedb', 'localgracedb', '--port', str(port),
+                      '--database',
+                      f'sqlite:///{self.folder / "gracedb.sqlite"}',
+                      '--lvalert-url', self.redis_url)
+        wait_for(lambda: self.alive('gracedb') or answers(self.gracedb_url),
+                 timeout=30, what='the local GraceDb')
         from gwcelery import app
-        wait_for(lambda: app.control.ping([f'bench-superevent@{host}'],
-                                      timeout=0.5), 60, 'superevent worker')
-
-    def _redis_up(self):
-        try:
-            return self.redis.ping()
-        except Exception:
-            return False
-
-    def _gracedb_up(self):
-        try:
-            with urllib.request.urlopen(self.gracedb_url, timeout=1):
-                return True
-        except OSError:
-            return False
+        self.worker(app, 'general', 'celery', '-c', '4')
+        self.gwcelery('beat', 'beat', '-l', 'info',
+                      '-s', str(self.folder / 'beat-schedule'))
+        self.worker(app, 'superevent', 'superevent', '-c', '1',
+                    '--prefetch-multiplier', '1')
+        from gwcelery.tasks.superevents import NODES
+        wait_for(lambda: self._listening(NODES), timeout=90,
+                 what='the LVAlert listener')
 
     def _listening(self, nodes):
         import redis
         try:
-            return all(self.redis.xinfo_groups(f'lvalert:{n}') for n in nodes)
+            return all(self.client.xinfo_groups(f'lvalert:{n}')
+                       for n in nodes)
         except redis.ResponseError:
             return False
 
@@ -151,18 +104,7 @@ class System:
     def baseline_times(self):
         from benchmarks.superevents_handlers import STARTS_KEY
         return {k.decode(): float(v)
-                for k, v in self.redis.hgetall(STARTS_KEY).items()}
-
-    def stop(self):
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                for k, v in self.client.hgetall(STARTS_KEY).items()}
 
 
 class Uploader:
@@ -226,8 +168,8 @@ def burst(system, uploader, n, window, rng):
     uploads = uploader.paced(specs, n / window)
     upload_span = max(at for _, at in uploads) - started
     ids = [g for g, _ in uploads]
-    wait_for(lambda: set(ids) <= set(system.handled_times()), 300,
-         'the burst to be handled', interval=0.2)
+    wait_for(lambda: set(ids) <= set(system.handled_times()), timeout=300,
+             interval=0.2, what='the burst to be handled')
     handled = system.handled_times()
     settled = max(handled[g] for g in ids)
     client = GraceDb(service_url=system.gracedb_url, force_noauth=True)
@@ -255,21 +197,15 @@ def sustained(system, uploader, rate, duration, rng):
     uploads = uploader.paced(specs, rate)
     achieved = n / (time.monotonic() - started)
     ids = [g for g, _ in uploads]
-    wait_for(lambda: set(ids) <= set(system.handled_times()), 300,
-         'the stream to be handled', interval=0.2)
+    wait_for(lambda: set(ids) <= set(system.handled_times()), timeout=300,
+             interval=0.2, what='the stream to be handled')
     handled = system.handled_times()
     baseline = system.baseline_times()
     latency = [handled[g] - at for g, at in uploads]
     base = [baseline[g] - at for g, at in uploads if g in baseline]
-
-    def ms(values):
-        return {'p50_ms': round(1e3 * percentile(values, 0.5), 1),
-                'p99_ms': round(1e3 * percentile(values, 0.99), 1),
-                'max_ms': round(1e3 * max(values), 1)}
-
     return {'target_per_s': rate, 'achieved_per_s': round(achieved, 2),
             'events': n, 'candidates': (n + 3) // 4,
-            'handling': ms(latency), 'baseline': ms(base)}
+            'handling': latencies(latency), 'baseline': latencies(base)}
 
 
 def main():
@@ -281,14 +217,14 @@ def main():
     parser.add_argument('--threads', type=int, default=8,
                         help='concurrent uploads')
     parser.add_argument('--seed', type=int, default=1)
-    args = parser.parse_args()
+    args = parse_args(parser, 'superevents', QUICK)
+    run = Run('superevents', args)
     rng = random.Random(args.seed)
 
-    folder = Path(tempfile.mkdtemp(prefix='superevents-bench-'))
-    system = System(folder)
+    system = System('superevents')
     uploader = None
     try:
-        system.start()
+        system.start_all()
         uploader = Uploader(system.gracedb_url, args.threads)
         results = {'burst': burst(system, uploader, args.burst,
                                   args.burst_window, rng)}
@@ -307,14 +243,12 @@ def main():
               f'{r["handling"]["p99_ms"]} ms; baseline p50 '
               f'{r["baseline"]["p50_ms"]} ms, p99 '
               f'{r["baseline"]["p99_ms"]} ms')
-        out = ROOT / 'benchmarks' / 'results' / 'superevents.json'
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=2) + '\n')
-        print(f'wrote {out}')
     finally:
         if uploader:
             uploader.close()
         system.stop()
+    run.write(results)
+    print(f'logs in {system.folder}')
 
 
 if __name__ == '__main__':

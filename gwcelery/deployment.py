@@ -13,10 +13,12 @@ import dataclasses
 import os
 import shlex
 import shutil
-import socket
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from .util.network import is_loopback
+from .util.waiting import listening
 
 __all__ = ('Program', 'PROGRAMS', 'programs', 'state_dir',
            'find_redis_server', 'redis_reachable', 'render_supervisor_conf')
@@ -62,7 +64,9 @@ PROGRAMS = [
                      '-s', '{state_dir}/celerybeat-schedule'), priority=600),
     _worker('general', 'celery',
             '-c', '{local_worker_concurrency}'),
-    _worker('openmp', 'openmp', '-c', '1'),
+    # One message at a time, so that a localization sent while a volume
+    # rendering runs is the next to start (priorities order what waits).
+    _worker('openmp', 'openmp', '-c', '1', '--prefetch-multiplier', '1'),
     _worker('superevent', 'superevent', '-c', '1',
             '--prefetch-multiplier', '1'),
     _worker('exttrig', 'exttrig', '-c', '1'),
@@ -111,26 +115,12 @@ def _redis_address(url):
 
 def redis_reachable(url, timeout=1.0):
     """Whether something accepts TCP connections at a Redis URL's address."""
-    host, port = _redis_address(url)
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _is_loopback(host):
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return all(info[4][0].startswith('127.') or info[4][0] == '::1'
-               for info in infos)
+    return listening(*_redis_address(url), timeout=timeout)
 
 
 def _redis_program(url, folder):
     host, port = _redis_address(url)
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise RuntimeError(
             f'The broker {host}:{port} is not reachable, and it is not on '
             'this machine, so the local deployment cannot start it.')

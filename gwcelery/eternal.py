@@ -250,7 +250,12 @@ def _run_in_child(task, args, kwargs):
         logging.getLogger(__name__).warning('cannot set parent-death signal')
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    task.run(*args, **kwargs)
+    try:
+        task.run(*args, **kwargs)
+    except KeyboardInterrupt:
+        # SIGINT is how the supervising task asks the child to stop: an
+        # ordinary end, not an error with a traceback in the worker log.
+        pass
 
 
 class EternalProcessTask(EternalTask):

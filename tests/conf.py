@@ -30,3 +30,8 @@ gracedb_url = os.environ.get('GWCELERY_TEST_GRACEDB_URL', gracedb_url)  # noqa: 
 gracedb_max_retries = 4
 gracedb_retry_backoff = 0.2
 gracedb_retry_backoff_max = 2.0
+
+# Sky-map products small enough for tests to make in a second or two.
+skymaps_allsky_dpi = 100
+skymaps_volume_dpi = 20
+skymaps_flatten_nside = 64

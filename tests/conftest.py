@@ -36,15 +36,16 @@ os.environ['PYTHONPATH'] = os.pathsep.join(
 
 from gwcelery import app  # noqa: E402
 from gwcelery.deployment import find_redis_server  # noqa: E402
-
-from .waiting import wait_for  # noqa: E402
+from gwcelery.util.waiting import free_port, listening, wait_for  # noqa: E402
 
 # Fixtures of each subsystem live in tests/fixtures/<subsystem>.py.
 pytest_plugins = [
     'tests.fixtures.gcn',
     'tests.fixtures.gracedb',
+    'tests.fixtures.hostile_xml',
     'tests.fixtures.lvalert',
     'tests.fixtures.superevents',
+    'tests.fixtures.products',
     # Last: it builds on the fixtures above.
     'tests.fixtures.exttrig',
 ]
@@ -58,13 +59,6 @@ def require_program(path, what):
     if os.environ.get('GWCELERY_TEST_REQUIRE_ALL'):
         pytest.fail(message + ' (GWCELERY_TEST_REQUIRE_ALL is set)')
     pytest.skip(message)
-
-
-def free_port():
-    """A TCP port on the loopback interface that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _stop_process(proc, timeout=30):
@@ -89,12 +83,8 @@ def redis_url(tmp_path_factory):
     url = f'redis://127.0.0.1:{port}/0'
 
     def answers():
-        try:
-            with socket.create_connection(('127.0.0.1', port), timeout=0.2):
-                return True
-        except OSError:
-            assert proc.poll() is None, (folder / 'redis.log').read_text()
-            return False
+        assert proc.poll() is None, (folder / 'redis.log').read_text()
+        return listening('127.0.0.1', port)
 
     wait_for(answers, timeout=20, what='redis-server to listen')
     os.environ['CELERY_BROKER_URL'] = url

@@ -41,3 +41,12 @@ def add(x, y):
 def echo(value):
     """Return the argument unchanged (serialization checks)."""
     return value
+
+
+@app.task(shared=False)
+def record(key, value):
+    """Append ``value`` to the Redis list ``key`` (to see the order in
+    which a worker runs tasks)."""
+    client = redis.Redis.from_url(app.conf.broker_url)
+    client.rpush(key, value)
+    client.close()

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from gwcelery import deployment
-from tests.conftest import ROOT, free_port, require_program
-from tests.waiting import wait_for
+from gwcelery.util.waiting import free_port, wait_for
+from tests.conftest import ROOT, require_program
 
 pytestmark = pytest.mark.slow
 

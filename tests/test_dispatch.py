@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from gwcelery import app
-from gwcelery.tasks.core import DispatchHandler
+from gwcelery.tasks.core import DispatchHandler, Drop
 
 
 class JSONDispatchHandler(DispatchHandler):
@@ -80,13 +80,51 @@ def test_default_process_args_takes_the_key_first():
         registry.process_args()
 
 
+def test_handlers_ignore_results_unless_asked(registry):
+    @registry.handler('a', shared=False,
+                      name='tests.test_dispatch.result_ignored')
+    def ignored(body):
+        pass
+
+    @registry.handler('a', shared=False, ignore_result=False,
+                      name='tests.test_dispatch.result_kept')
+    def kept(body):
+        pass
+
+    assert ignored.ignore_result is True
+    assert kept.ignore_result is False
+
+
+def test_refused_payload_is_logged_without_traceback(caplog):
+    class Picky(DispatchHandler):
+        def process_args(self, payload):
+            raise Drop(f'Ignoring {payload}: not for us', logging.INFO)
+
+    with caplog.at_level(logging.INFO):
+        assert Picky().dispatch('this payload') is None
+    (record,) = [r for r in caplog.records
+                 if r.getMessage() == 'Ignoring this payload: not for us']
+    assert record.levelno == logging.INFO and not record.exc_info
+
+
 @pytest.mark.slow
 def test_dispatch_runs_every_handler_in_a_worker(redis_client, start_worker):
-    """A real worker runs both handlers of the key, with the decoded body."""
-    from tests.dispatch_handlers import registry
+    """A real worker runs all three handlers of the key, with the decoded
+    body; only the one that asked for it has a stored result."""
+    from tests.dispatch_handlers import RECORDS_KEY, registry
 
-    start_worker('dispatch', 'celery', '-c', '2')
+    # One process runs the group's tasks one after the other, so by the
+    # time the last one's result is stored the others have finished, and
+    # stored theirs had they been going to.
+    start_worker('dispatch', 'celery', '-c', '1')
     payload = json.dumps({'node': 'cbc_test', 'body': {'graceid': 'G1'}})
     result = registry.dispatch(payload)
-    assert sorted(result.get(timeout=30)) == [
-        ['first', {'graceid': 'G1'}], ['second', {'graceid': 'G1'}]]
+    first, second, kept = result.results
+    assert kept.get(timeout=30) == ['kept', {'graceid': 'G1'}]
+    records = [json.loads(r) for r in redis_client.lrange(RECORDS_KEY, 0, -1)]
+    assert records == [[name, {'graceid': 'G1'}]
+                       for name in ('first', 'second', 'kept')]
+    backend = registry['cbc_test'][0].backend
+    assert redis_client.exists(backend.get_key_for_task(kept.id))
+    for ignored in (first, second):
+        assert not redis_client.exists(backend.get_key_for_task(ignored.id))

@@ -11,8 +11,9 @@ import time
 
 import pytest
 
+from gwcelery.util.waiting import wait_for
+
 from tests.tasks import RUNS_KEY
-from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

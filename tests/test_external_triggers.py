@@ -15,11 +15,11 @@ import redis
 
 from gwcelery.locks import KEY_PREFIX
 from gwcelery.tasks import raven
+from gwcelery.util.waiting import wait_for
 
 from .fixtures.exttrig import edit_notice, new_trigger_id
 from .fixtures.gcn import replay
 from .fixtures.superevents import fresh_time
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

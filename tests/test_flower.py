@@ -4,8 +4,9 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import Service, free_port
-from tests.waiting import wait_for
+from gwcelery.util.waiting import free_port, wait_for
+
+from tests.conftest import Service
 
 pytestmark = pytest.mark.slow
 

@@ -7,11 +7,10 @@ import signal
 
 import pytest
 
+from gwcelery.util.waiting import free_port, wait_for
 from gwcelery.vtp.feed import QUEUE_KEY, SENDING_KEY
 
-from .conftest import free_port
 from .fixtures.gcn import DATA, gcn_env, replay, sha256
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +65,7 @@ def test_listener_reconnects_after_the_feed_restarts(
     port = free_port()
     feed = gcn_feed(port)
     env = gcn_env(port)
-    start_worker('general', 'celery', '-c', '6', env=env)
+    worker = start_worker('general', 'celery', '-c', '6', env=env)
     start_beat(env=env)
     wait_for(lambda: 'connected (1 connected)' in feed.log(), timeout=30,
              what='the listener to connect')
@@ -76,6 +75,17 @@ def test_listener_reconnects_after_the_feed_restarts(
 
     assert feed.stop() == 0
     assert 'GCN feed stopped' in feed.log()
+    # The hang-up, then a refused reconnection: one warning line each.
+    hang_up = re.compile(r'WARNING/gwcelery\.tasks\.gcn\.listen-child\] '
+                         r'socket error: .*(reset|closed) by peer\n')
+    refused = re.compile(
+        r'WARNING/gwcelery\.tasks\.gcn\.listen-child\] could not connect '
+        rf'to 127\.0\.0\.1:{port}, will retry in \d+ seconds: '
+        r'\[Errno 111\] Connection refused\n')
+    wait_for(lambda: hang_up.search(worker.log()), timeout=10,
+             what='the hang-up in the worker log')
+    wait_for(lambda: refused.search(worker.log()), timeout=10,
+             what='a refused connection in the worker log')
     # Replayed while the feed is down: waits in Redis.
     assert replay(DATA / 'snews_gcn.xml').returncode == 0
     feed = gcn_feed(port)
@@ -83,6 +93,13 @@ def test_listener_reconnects_after_the_feed_restarts(
     wait_for(lambda: [r['handler'] for r in gcn_received()] == [
         'fermi', 'snews'], timeout=30, what='the SNEWS notice after restart')
     assert gcn_received()[1]['sha256'] == sha256(gcn_samples['snews_gcn.xml'])
+    # Nor does a warm shutdown, which stops the listener's child with SIGINT.
+    worker.stop()
+    log = worker.log()
+    assert 'Child process of gwcelery.tasks.gcn.listen exited with code 0' \
+        in log
+    assert 'Traceback' not in log
+    assert 'ERROR/' not in log
 
 
 def test_notices_wait_while_the_listener_fails_over(

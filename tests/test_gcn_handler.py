@@ -8,15 +8,15 @@ import sys
 import pytest
 import redis
 from gcn import NoticeType
+from lxml import etree
 
 from gwcelery.deployment import find_redis_server
 from gwcelery.tasks import gcn
-from gwcelery.vtp.parsing import parse
+from gwcelery.util.waiting import free_port, wait_for
+from gwcelery.vtp.parsing import parse_packet
 
-from .conftest import free_port, require_program
+from .conftest import require_program
 from .fixtures.gcn import DATA, SAMPLES, voevent
-from .test_vtp_parsing import SMALL_BOMB
-from .waiting import wait_for
 
 
 @pytest.mark.parametrize('name', sorted(SAMPLES))
@@ -50,9 +50,8 @@ def test_text_payload_is_encoded():
     assert isinstance(args[0], bytes)
 
 
+# Hostile and malformed XML: tests/test_xml_safety.py.
 @pytest.mark.parametrize('payload, message', [
-    (b'garbage', 'Start tag expected'),
-    (SMALL_BOMB, 'declares a DTD'),
     (b'<a/>', 'not a VOEvent'),
     (voevent('ivo://x').replace(b'Packet_Type', b'Other'), 'no Packet_Type'),
 ])
@@ -76,7 +75,7 @@ _DISPATCH_SCRIPT = (
     'logging.basicConfig(level=logging.INFO)\n'
     'from gwcelery.tasks import gcn\n'
     'import tests.fixtures.gcn  # the recording handlers\n'
-    'from gwcelery.vtp.parsing import parse\n'
+    'from gwcelery.vtp.parsing import parse_packet\n'
     'gcn.DISPATCH_RETRY_TIMEOUT = float(sys.argv[2])\n'
     '# Give up on each attempt to reach the broker and backend quickly.\n'
     'gcn.app.conf.result_backend_transport_options = {\n'
@@ -84,7 +83,7 @@ _DISPATCH_SCRIPT = (
     'gcn.app.conf.task_publish_retry_policy = {\n'
     '    "max_retries": 1, "interval_start": 0}\n'
     'payload = open(sys.argv[1], "rb").read()\n'
-    'gcn._dispatch(payload, parse(payload))\n')
+    'gcn._dispatch(payload, parse_packet(payload))\n')
 
 
 def _dispatch_process(url, retry_timeout, log_path):
@@ -146,5 +145,35 @@ def test_a_parsed_root_is_used_as_given():
     assert gcn.handler.process_args(fermi) == (
         NoticeType.FERMI_GBM_GND_POS, (fermi,), {})
     # A root of another notice shows which one the registry read.
-    assert gcn.handler.process_args(fermi, root=parse(swift))[0] == \
+    assert gcn.handler.process_args(fermi, root=parse_packet(swift))[0] == \
         NoticeType.SWIFT_BAT_GRB_POS_ACK
+
+
+def _log_exception(error, message='socket error'):
+    try:
+        raise error
+    except Exception:
+        gcn._pygcn_log.exception(message)
+
+
+def test_pygcn_network_errors_become_one_warning_line(caplog):
+    caplog.set_level(logging.INFO, logger=gcn._pygcn_log.name)
+    _log_exception(ConnectionRefusedError(111, 'Connection refused'),
+                   'could not connect to 127.0.0.1:8099, will retry in 2 s')
+    _log_exception(etree.XMLSyntaxError('refused', 0, 0, 0),
+                   'failed to parse XML')
+    _log_exception(RuntimeError('a bug'), 'exception in payload handler')
+    (network, bug) = caplog.records
+    assert (network.levelname, network.getMessage(), network.exc_info) == (
+        'WARNING', 'could not connect to 127.0.0.1:8099, will retry in 2 s: '
+        '[Errno 111] Connection refused', None)
+    assert 'Traceback' not in caplog.text.split('exception in payload')[0]
+    # Anything else stays an error, with its traceback.
+    assert bug.levelname == 'ERROR' and bug.exc_info[0] is RuntimeError
+    # The refused packet's record is there at debug level, without traceback.
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger=gcn._pygcn_log.name)
+    _log_exception(etree.XMLSyntaxError('refused', 0, 0, 0),
+                   'failed to parse XML')
+    (record,) = caplog.records
+    assert (record.levelname, record.exc_info) == ('DEBUG', None)

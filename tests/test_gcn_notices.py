@@ -5,13 +5,14 @@ import pytest
 from gcn import NoticeType
 
 from gwcelery.gcn_notices import Notice, NoticeError, Skip, read
-from gwcelery.vtp.parsing import get_notice_type, parse
+from gwcelery.util.xml import parse
+from gwcelery.vtp.parsing import get_notice_type
 
 from .fixtures.exttrig import edit_notice
 
 
 def decide(data):
-    root = parse(data)
+    root = parse(data, 1 << 20)
     return read(root, get_notice_type(root))
 
 
@@ -126,6 +127,6 @@ def test_malformed(kwargs, message):
 
 
 def test_not_an_external_trigger_type():
-    root = parse(edit_notice('fermi_grb_gcn.xml'))
+    root = parse(edit_notice('fermi_grb_gcn.xml'), 1 << 20)
     with pytest.raises(NoticeError, match='not an external trigger type'):
         read(root, NoticeType.LVC_INITIAL)

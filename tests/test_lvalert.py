@@ -1,23 +1,25 @@
-"""LVAlert building blocks in this process: decoding, GraceDb filter, URLs,
-credentials, the Redis Streams listener's acknowledgements, the handler
-registry, and ``gwcelery lvalert publish``."""
+"""LVAlert building blocks in this process: decoding, GraceDb filter, URLs
+and the transport table, credentials, the Redis Streams transport's
+acknowledgements, the handler registry's contract, and ``gwcelery lvalert
+publish``."""
 import json
+import logging
 import subprocess
 import sys
 import threading
 import time
+import uuid
 
 import pytest
 
 from gwcelery import app
-from gwcelery.lvalert import alerts, credentials, redis_streams
-from gwcelery.lvalert.publisher import Publisher
-from gwcelery.lvalert.transports import parse_url
+from gwcelery.lvalert import alerts, credentials, transport
+from gwcelery.lvalert.transport import parse_url, redis_streams
 from gwcelery.tasks import lvalert
+from gwcelery.util.waiting import wait_for
 
 from .conftest import ROOT
 from .fixtures.lvalert import DATA, load_sample
-from .waiting import wait_for
 
 API = 'https://gracedb.ligo.org/api/'
 
@@ -87,17 +89,51 @@ def test_samples_are_from_their_gracedb():
 
 def test_parse_url():
     xmpp = parse_url('xmpp://alice:s3cret@lvalert.example.org')
-    assert (xmpp.transport, xmpp.host, xmpp.port) == (
-        'xmpp', 'lvalert.example.org', 5222)
+    assert (xmpp.scheme, xmpp.host, xmpp.port) == (
+        'xmpp', 'lvalert.example.org', None)
     assert (xmpp.username, xmpp.password) == ('alice', 's3cret')
     assert 's3cret' not in repr(xmpp) and 's3cret' not in xmpp.redacted
     local = parse_url('redis://127.0.0.1:6380/2')
-    assert (local.transport, local.port) == ('redis', 6380)
+    assert (local.scheme, local.port) == ('redis', 6380)
     assert local.redacted == 'redis://127.0.0.1:6380/2'
-    with pytest.raises(ValueError, match='xmpp://'):
-        parse_url('kafka://broker:9092')
     with pytest.raises(ValueError, match='no host'):
         parse_url('xmpp://')
+    with pytest.raises(ValueError, match='malformed port') as excinfo:
+        parse_url('xmpp://u:s3cret@host:port')
+    assert 's3cret' not in str(excinfo.value)
+
+
+def test_transport_table():
+    from gwcelery.lvalert.transport.redis_streams import RedisTransport
+    from gwcelery.lvalert.transport.xmpp import XMPPTransport
+    assert transport.resolve('xmpp') is XMPPTransport
+    assert transport.resolve('redis') is RedisTransport
+    assert transport.resolve('REDISS') is RedisTransport
+    for scheme in transport.TRANSPORTS:
+        cls = transport.resolve(scheme)
+        assert issubclass(cls, transport.Transport)
+        # Every transport implements the whole interface.
+        for method in ('listen', 'create_node', 'nodes', '_publish',
+                       '_close'):
+            assert getattr(cls, method) is not getattr(
+                transport.Transport, method), (cls, method)
+    with pytest.raises(ValueError, match='xmpp://, redis://, rediss://'):
+        transport.from_url('kafka://broker:9092')
+    assert transport.from_url('xmpp://u:p@lvalert.example.org').address == (
+        'lvalert.example.org', 5222)
+
+
+def test_xmpp_credentials_of_the_url_win(tmp_path, monkeypatch):
+    monkeypatch.setenv('NETRC', str(tmp_path / 'no-netrc'))
+    server = parse_url('xmpp://alice:from-url@lvalert.example.org')
+    lvalert_transport = transport.resolve('xmpp')(server, 'bob', 'given')
+    assert (lvalert_transport.creds.username,
+            lvalert_transport.creds.password) == ('alice', 'from-url')
+    plain = transport.from_url('xmpp://lvalert.example.org',
+                               username='bob', password='given')
+    assert plain.creds.username == 'bob'
+    with pytest.raises(RuntimeError, match='machine lvalert.example.org'):
+        transport.from_url('xmpp://lvalert.example.org')
 
 
 def test_credentials_from_netrc(tmp_path, monkeypatch):
@@ -128,34 +164,117 @@ def test_unreadable_netrc_logs_no_secret(tmp_path, monkeypatch, caplog):
 
 # -- the handler registry ------------------------------------------------------
 
-def test_handler_registry_decodes_text():
+CONTRACT_QUEUE = 'tests_lvalert_contract'
+
+
+@pytest.fixture
+def contract_registry(redis_client):
+    """A registry with one handler on ``cbc_test_only``, whose tasks go to
+    a queue of their own that no worker consumes: what is dispatched
+    waits there, in the real broker."""
     registry = lvalert.LVAlertHandler()
 
-    @registry('cbc_test_only', shared=False)
+    # A task name of its own for each test that uses the fixture.
+    @registry('cbc_test_only', shared=False, queue=CONTRACT_QUEUE,
+              name=f'tests.test_lvalert.contract_{uuid.uuid4().hex}')
     def handle(alert):
-        return alert
+        pass
 
-    assert registry['cbc_test_only'] == [handle]
-    node, args, kwargs = registry.process_args('cbc_test_only', '{"uid": 1}')
+    def queued():
+        return redis_client.llen(CONTRACT_QUEUE)
+    return registry, queued
+
+
+def test_registry_decodes_and_dispatches(contract_registry, caplog):
+    registry, queued = contract_registry
+    caplog.set_level(logging.INFO)
+    node, args, kwargs = registry.process_args('cbc_test_only', b'{"uid": 1}')
     assert (node, args, kwargs) == ('cbc_test_only', ({'uid': 1},), {})
-    # Undecodable payloads are dropped by dispatch, not raised.
-    assert registry.dispatch('cbc_test_only', 'not json') is None
+    assert registry.dispatch('cbc_test_only', '{"uid": "G1", '
+                             '"alert_type": "new"}', item_id='7-0')
+    assert registry.dispatch('cbc_test_only', {'uid': 'G2'})
+    assert queued() == 2
+    assert 'LVAlert item 7-0 on node cbc_test_only: new G1' in caplog.text
+
+
+@pytest.mark.parametrize('payload, level, message', [
+    ('not json', logging.WARNING,
+     'Dropping LVAlert item 1-0 on node cbc_test_only: payload is not JSON'),
+    (b'\xff{}', logging.WARNING, 'payload is not UTF-8'),
+    ('[1, 2]', logging.WARNING, 'not an object'),
+    ('{"pad": "' + 'x' * (2 << 20) + '"}', logging.WARNING,
+     'exceeds the limit'),
+    ({'uid': 'S1', 'object': {'links': {
+        'self': 'https://gracedb-other.example/api/superevents/S1/'}}},
+     logging.INFO, 'Ignoring LVAlert item 1-0 on node cbc_test_only: its '
+     'object https://gracedb-other.example/api/superevents/S1/ is not in '
+     'our GraceDb'),
+    (json.dumps({'uid': 'G1', 'object': {
+        'self': 'https://gracedb-other.example/api/events/G1'}}),
+     logging.INFO, 'is not in our GraceDb'),
+])
+def test_registry_drops_bad_and_foreign_alerts(contract_registry, caplog,
+                                               payload, level, message):
+    """Whoever calls dispatch: the registry itself decodes and filters."""
+    registry, queued = contract_registry
+    caplog.set_level(logging.INFO)
+    assert registry.dispatch('cbc_test_only', payload, item_id='1-0') is None
+    assert queued() == 0
+    records = [r for r in caplog.records if message in r.getMessage()]
+    assert [r.levelno for r in records] == [level]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_registry_log_lines_quote_alerts_shortened(contract_registry,
+                                                   caplog):
+    registry, _ = contract_registry
+    caplog.set_level(logging.INFO)
+    huge = 'x' * 100000
+    registry.dispatch('cbc_test_only', {'uid': huge, 'alert_type': 'new'})
+    registry.dispatch('cbc_test_only', {'uid': 'S1', 'object': {
+        'self': 'https://gracedb-other.example/' + huge}})
+    assert 'is not in our GraceDb' in caplog.text
+    assert max(len(r.getMessage()) for r in caplog.records) < 500
+
+
+def test_registry_ignores_nodes_without_handlers(contract_registry, caplog):
+    registry, queued = contract_registry
     assert registry.dispatch('no_such_node', {'uid': 1}) is None
+    assert queued() == 0
+    assert ('Ignoring LVAlert alert on node no_such_node: no handler is '
+            'registered for that node') in caplog.text
+
+
+def test_handlers_ignore_results_unless_asked():
+    registry = lvalert.LVAlertHandler()
+
+    @registry('cbc_test_only', shared=False,
+              name='tests.test_lvalert.result_ignored')
+    def ignored(alert):
+        pass
+
+    @registry('cbc_test_only', shared=False, ignore_result=False,
+              name='tests.test_lvalert.result_kept')
+    def kept(alert):
+        pass
+
+    assert ignored.ignore_result is True
+    assert kept.ignore_result is False
 
 
 # -- the Redis Streams transport ----------------------------------------------
 
 def _run_listener(listener, nodes, callback):
     stop = threading.Event()
-    thread = threading.Thread(target=listener.run,
+    thread = threading.Thread(target=listener.listen,
                               args=(nodes, callback, stop.is_set))
     thread.start()
-    wait_for(lambda: listener.ready, timeout=10, what='listener ready')
+    assert listener.ready.wait(10), 'listener not ready'
     return stop, thread
 
 
 def test_redis_publisher_is_thread_safe(redis_client, redis_url):
-    with Publisher.from_url(redis_url) as publisher:
+    with transport.from_url(redis_url) as publisher:
         def publish(n):
             for i in range(50):
                 publisher.publish('threads', {'thread': n, 'i': i})
@@ -185,10 +304,10 @@ def test_redis_listener_retries_until_dispatch_succeeds(redis_client,
         if len(calls) == 1:
             raise ConnectionError('broker away (simulated in the callback)')
 
-    listener = redis_streams.RedisListener(redis_url, block=0.1)
+    listener = transport.from_url(redis_url, block=0.1)
     stop, thread = _run_listener(listener, ['flaky'], flaky)
     try:
-        with Publisher.from_url(redis_url) as publisher:
+        with transport.from_url(redis_url) as publisher:
             for n in range(3):
                 publisher.publish('flaky', {'n': n})
         wait_for(lambda: calls[-3:] == [0, 1, 2], timeout=10,
@@ -205,8 +324,8 @@ def test_redis_listener_resumes_pending_and_unread(redis_client, redis_url):
     """A new listener first takes the entries a dead one read without
     acknowledging, then those published while none ran."""
     key = redis_streams.stream_key('resume')
-    with Publisher.from_url(redis_url) as publisher:
-        listener = redis_streams.RedisListener(redis_url, block=0.1)
+    with transport.from_url(redis_url) as publisher:
+        listener = transport.from_url(redis_url, block=0.1)
         got = []
         stop, thread = _run_listener(listener, ['resume'],
                                      lambda *a: got.append(a))
@@ -217,7 +336,7 @@ def test_redis_listener_resumes_pending_and_unread(redis_client, redis_url):
         redis_client.xreadgroup('gwcelery', redis_streams.CONSUMER,
                                 {key: '>'}, count=2)
         assert redis_client.xpending(key, 'gwcelery')['pending'] == 2
-        listener = redis_streams.RedisListener(redis_url, block=0.1)
+        listener = transport.from_url(redis_url, block=0.1)
         stop, thread = _run_listener(listener, ['resume'],
                                      lambda *a: got.append(a))
         wait_for(lambda: len(got) == 4, timeout=10, what='4 entries')
@@ -228,7 +347,7 @@ def test_redis_listener_resumes_pending_and_unread(redis_client, redis_url):
 
 
 def test_redis_stream_length_is_bounded(redis_client, redis_url):
-    with Publisher.from_url(redis_url, stream_maxlen=100) as publisher:
+    with transport.from_url(redis_url, maxlen=100) as publisher:
         for n in range(1000):
             publisher.publish('bounded', {'n': n})
     length = redis_client.xlen(redis_streams.stream_key('bounded'))
@@ -236,11 +355,11 @@ def test_redis_stream_length_is_bounded(redis_client, redis_url):
 
 
 def test_redis_listener_survives_unreachable_redis(caplog):
-    listener = redis_streams.RedisListener(
+    listener = transport.from_url(
         'redis://127.0.0.1:9/0', block=0.1, max_backoff=0.2)
     stop = threading.Event()
     thread = threading.Thread(
-        target=listener.run, args=(['x'], lambda *a: None, stop.is_set))
+        target=listener.listen, args=(['x'], lambda *a: None, stop.is_set))
     thread.start()
     try:
         wait_for(lambda: caplog.text.count('unreachable') >= 2, timeout=10,
@@ -285,15 +404,16 @@ def test_cli_publish(redis_client, redis_url, tmp_path):
     assert 'Traceback' not in result.stderr
 
 
-def test_publisher_from_conf_uses_lvalert_url(redis_client, redis_url):
+def test_transport_from_conf_uses_lvalert_url(redis_client, redis_url):
     conf = app.conf
-    old = conf.lvalert_url
-    conf.lvalert_url = redis_url
+    old = conf.lvalert_url, conf.lvalert_stream_maxlen
+    conf.lvalert_url, conf.lvalert_stream_maxlen = redis_url, 123
     try:
-        with Publisher.from_conf(conf) as publisher:
-            publisher.publish('superevent', {'uid': 'S1'})
+        with transport.from_conf(conf) as lvalert_transport:
+            assert lvalert_transport.maxlen == 123
+            lvalert_transport.publish('superevent', {'uid': 'S1'})
     finally:
-        conf.lvalert_url = old
+        conf.lvalert_url, conf.lvalert_stream_maxlen = old
     assert redis_client.xlen(redis_streams.stream_key('superevent')) == 1
 
 

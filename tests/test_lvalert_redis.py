@@ -10,10 +10,10 @@ import time
 import pytest
 
 from gwcelery import app
-from gwcelery.lvalert.publisher import Publisher
+from gwcelery.lvalert import transport
+from gwcelery.util.waiting import wait_for
 
 from .fixtures.lvalert import load_sample, wait_listening, without_probes
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ LISTEN = 'gwcelery.tasks.lvalert.listen'
 
 @pytest.fixture
 def publisher(redis_url, redis_client):
-    with Publisher.from_url(redis_url) as publisher:
+    with transport.from_url(redis_url) as publisher:
         yield publisher
 
 

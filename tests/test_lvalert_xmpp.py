@@ -10,15 +10,12 @@ import time
 import pytest
 from lxml import etree
 
-from gwcelery.lvalert.credentials import Credentials
-from gwcelery.lvalert.publisher import Publisher
-from gwcelery.lvalert.transports import parse_url
-from gwcelery.lvalert.xmpp import XMPPListener
+from gwcelery.lvalert import transport
+from gwcelery.util.waiting import free_port, wait_for
 
 from .fixtures.lvalert import (
     DATA, GRACEDB_URL, LISTENER, PUBLISHER, load_sample, wait_listening,
     without_probes)
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -27,9 +24,22 @@ NODES = ('test_gstlal', 'cbc_gstlal', 'superevent', 'test_superevent')
 UNHANDLED = 'test_nobody_handles_this'
 
 
+def _publisher(prosody, **options):
+    """The XMPP transport as the admin who creates nodes and publishes."""
+    username, password = PUBLISHER
+    return transport.from_url(prosody.url, username=username,
+                              password=password, **options)
+
+
+def _listener(prosody, password=LISTENER[1], **options):
+    """The XMPP transport as the plain user who listens."""
+    return transport.from_url(prosody.url, username=LISTENER[0],
+                              password=password, **options)
+
+
 @pytest.fixture
 def publisher(prosody, redis_client):
-    with Publisher.from_url(prosody.url, *PUBLISHER) as publisher:
+    with _publisher(prosody) as publisher:
         for node in NODES + (UNHANDLED,):
             publisher.create_node(node)
         yield publisher
@@ -53,14 +63,14 @@ def _stanza_entry():
 def _subscribe_listener_user(prosody, node):
     """Subscribe the listener's account to a node no handler wants, as a
     stale subscription from an earlier configuration would be."""
-    listener = XMPPListener(parse_url(prosody.url), Credentials(*LISTENER, 'test'))
-    stop = threading.Event()
-    thread = threading.Thread(target=listener.run,
-                              args=([node], lambda *a: None, stop.is_set))
-    thread.start()
-    assert listener.ready.wait(20)
-    stop.set()
-    thread.join(10)
+    with _listener(prosody) as listener:
+        stop = threading.Event()
+        thread = threading.Thread(target=listener.listen,
+                                  args=([node], lambda *a: None, stop.is_set))
+        thread.start()
+        assert listener.ready.wait(20)
+        stop.set()
+        thread.join(10)
 
 
 def _wait_records(received, count, timeout=30):
@@ -126,7 +136,7 @@ def test_xmpp_recovery_after_server_restart(
              timeout=20, what='a failed reconnection attempt')
     prosody.start()
     away = [{'uid': f'G-away-{n}', 'alert_type': 'new'} for n in range(5)]
-    with Publisher.from_url(prosody.url, *PUBLISHER) as fresh:
+    with _publisher(prosody) as fresh:
         for alert in away:
             fresh.publish('cbc_gstlal', alert)
     assert 'LVAlert session 2' not in worker.log(), 'published too late'
@@ -176,7 +186,7 @@ def test_xmpp_listener_restart_recovers_missed_items(
 
 def _listen_in_thread(listener, nodes, callback):
     stop = threading.Event()
-    thread = threading.Thread(target=listener.run,
+    thread = threading.Thread(target=listener.listen,
                               args=(nodes, callback, stop.is_set))
     thread.start()
     return stop, thread
@@ -184,9 +194,8 @@ def _listen_in_thread(listener, nodes, callback):
 
 def test_xmpp_publisher_threads_share_one_connection(prosody):
     got = []
-    listener = XMPPListener(parse_url(prosody.url),
-                            Credentials(*LISTENER, 'test'))
-    with Publisher.from_url(prosody.url, *PUBLISHER) as publisher:
+    listener = _listener(prosody)
+    with _publisher(prosody) as publisher:
         publisher.create_node('threads')
         stop, thread = _listen_in_thread(
             listener, ['threads'], lambda node, item_id, text: got.append(
@@ -208,6 +217,7 @@ def test_xmpp_publisher_threads_share_one_connection(prosody):
         finally:
             stop.set()
             thread.join(10)
+            listener.close()
     assert sorted(item_id for item_id, _ in got) == sorted(ids)
     assert {(a['t'], a['i']) for _, a in got} == {
         (n, i) for n in range(8) for i in range(25)}
@@ -217,7 +227,7 @@ def test_xmpp_oversized_item_fails_fast(prosody):
     """prosody drops a client that sends a stanza over its size limit: the
     publication fails at once with a clear message, without quoting the
     payload, and the publisher reconnects for the next one."""
-    with Publisher.from_url(prosody.url, *PUBLISHER, timeout=10) as publisher:
+    with _publisher(prosody, timeout=10) as publisher:
         started = time.monotonic()
         with pytest.raises(ConnectionError, match='size limit') as excinfo:
             publisher.publish('oversized', {'pad': 'x' * (1 << 20)})
@@ -228,9 +238,7 @@ def test_xmpp_oversized_item_fails_fast(prosody):
 
 def test_xmpp_wrong_password_is_retried_and_not_logged(prosody, caplog):
     secret = 'wrong-password-do-not-log'
-    listener = XMPPListener(parse_url(prosody.url),
-                            Credentials(LISTENER[0], secret, 'test'),
-                            max_backoff=0.5)
+    listener = _listener(prosody, password=secret, max_backoff=0.5)
     stop, thread = _listen_in_thread(listener, ['test_gstlal'],
                                      lambda *a: None)
     try:
@@ -245,10 +253,8 @@ def test_xmpp_wrong_password_is_retried_and_not_logged(prosody, caplog):
 
 
 def test_xmpp_unreachable_server_is_retried(caplog):
-    from .conftest import free_port
-    server = parse_url(f'xmpp://localhost:{free_port()}')
-    listener = XMPPListener(server, Credentials('u', 'p', 'test'),
-                            max_backoff=0.5)
+    listener = transport.from_url(f'xmpp://u:p@localhost:{free_port()}',
+                                  max_backoff=0.5)
     stop, thread = _listen_in_thread(listener, ['x'], lambda *a: None)
     try:
         wait_for(lambda: caplog.text.count('Cannot connect') >= 2,
@@ -262,42 +268,40 @@ def test_xmpp_unreachable_server_is_retried(caplog):
 def test_xmpp_publisher_needs_credentials(tmp_path, monkeypatch):
     monkeypatch.setenv('NETRC', str(tmp_path / 'missing-netrc'))
     with pytest.raises(RuntimeError, match='machine localhost'):
-        Publisher.from_url('xmpp://localhost:5222')
+        transport.from_url('xmpp://localhost:5222')
 
 
 def test_xmpp_tls_required_off_loopback():
     import slixmpp
 
-    from gwcelery.lvalert import xmpp
-    for url, loopback in (('xmpp://localhost:5222', True),
-                          ('xmpp://127.0.0.1:5222', True),
-                          ('xmpp://192.0.2.1:5222', False)):
+    from gwcelery.lvalert.transport.xmpp_client import configure
+    for host, loopback in (('localhost', True), ('127.0.0.1', True),
+                           ('192.0.2.1', False)):
         client = slixmpp.ClientXMPP('u@example.org', 'p')
-        xmpp._configure(client, parse_url(url), 10)
+        configure(client, host, 10)
         assert client.enable_starttls is (not loopback)
         assert client.enable_plaintext is loopback
         assert client.plugin['feature_mechanisms'].unencrypted_scram is loopback
 
 
 def _kept(publisher, node):
-    transport = publisher._transport
-    client = transport._client
+    connection = publisher._connected_publisher()
+    client = connection._client
 
     async def ids():
         result = await client.plugin['xep_0060'].get_items(
             client.pubsub, node, max_items=1000)
         return [item['id'] for item in result['pubsub']['items']]
-    return transport._call(ids())
+    return connection._call(ids())
 
 
 def test_xmpp_nodes_keep_what_listeners_can_recover(prosody):
     """Nodes created by the publisher keep as many items as the server
     allows (prosody here: 100), not prosody's default of 20."""
-    with Publisher.from_url(prosody.url, *PUBLISHER) as publisher:
+    with _publisher(prosody) as publisher:
         ids = [publisher.publish('keeps_max', {'i': i}) for i in range(120)]
         assert _kept(publisher, 'keeps_max') == ids[-100:]
-    with Publisher.from_url(prosody.url, *PUBLISHER,
-                            node_max_items=None) as publisher:
+    with _publisher(prosody, node_max_items=None) as publisher:
         ids = [publisher.publish('keeps_default', {'i': i})
                for i in range(30)]
         assert _kept(publisher, 'keeps_default') == ids[-20:]

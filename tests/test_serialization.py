@@ -5,7 +5,7 @@ import pytest
 from kombu import Connection
 
 from gwcelery import app
-from tests.waiting import wait_for
+from gwcelery.util.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,11 @@ import re
 
 import pytest
 
-from gwcelery.lvalert.publisher import Publisher
+from gwcelery import app
+from gwcelery.lvalert import transport
+from gwcelery.util.waiting import wait_for
 
 from .fixtures.superevents import fresh_time
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -233,7 +234,7 @@ def test_the_same_alert_twice_changes_nothing(superevent_stack):
     (before,) = superevent_stack.superevents(t)
     log_before = superevent_stack.client.logs(
         before['superevent_id']).json()['log']
-    with Publisher.from_url(superevent_stack.redis_url) as publisher:
+    with transport.from_url(superevent_stack.redis_url) as publisher:
         for graceid, node in ((first, 'cbc_gstlal'), (second, 'cbc_pycbc')):
             event = superevent_stack.event(graceid)
             publisher.publish(node, {'uid': graceid, 'alert_type': 'new',
@@ -251,7 +252,7 @@ def test_the_same_alert_twice_changes_nothing(superevent_stack):
 
 def test_bad_alerts_are_logged_and_survived(superevent_stack):
     t = fresh_time()
-    with Publisher.from_url(superevent_stack.redis_url) as publisher:
+    with transport.from_url(superevent_stack.redis_url) as publisher:
         publisher.publish('cbc_gstlal', {'alert_type': 'new'})
         publisher.publish('cbc_gstlal', {'uid': ['G1'], 'alert_type': 'new'})
         publisher.publish('cbc_gstlal', {'uid': 'G1', 'alert_type': 'log'})
@@ -283,8 +284,15 @@ def test_gracedb_failures_are_retried(superevent_stack, faulty_proxy):
             assert proxy.failed == 2
             wait_for(lambda: superevent_stack.handled(g) == 1, timeout=30,
                      what='the handler to finish')
-        assert superevent_stack.worker_log().count(
-            'GraceDb failed while handling new alert') >= 4
+        log = superevent_stack.worker_log()
+        assert log.count('GraceDb failed while handling new alert') >= 4
+        # The back-off of the gracedb_retry_* settings (0.2 s doubling, in
+        # the test configuration), not one of its own: two failures in a
+        # row wait at most 0.2 and 0.4 s.
+        delays = [float(d) for d in re.findall(
+            r'GraceDb failed while handling new alert .*; trying again in '
+            r'([\d.]+) s', log)]
+        assert len(delays) >= 4 and max(delays) <= 2 * app.conf.gracedb_retry_backoff
     finally:
         superevent_stack.replace_superevent_worker()
 

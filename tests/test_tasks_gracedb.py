@@ -230,7 +230,7 @@ def test_task_survives_its_worker_process_being_killed(healthy, worker):
     import os
     import signal
 
-    from .waiting import wait_for
+    from gwcelery.util.waiting import wait_for
 
     graceid = new_event(1300400000)['graceid']
     healthy.fail(1, 5.0)  # the first request hangs for 5 s

@@ -6,10 +6,10 @@ import pytest
 
 from gwcelery import app
 from gwcelery.tasks import voevent
+from gwcelery.util.waiting import wait_for
 from gwcelery.vtp.server import parse_address
 
 from .fixtures.gcn import sha256
-from .waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -54,13 +54,25 @@ worker_cancel_long_running_tasks_on_connection_loss = False
 """Let running tasks (the eternal listeners among them) go on when the
 broker connection drops; their locks expire by themselves if they die."""
 
-broker_transport_options = {'visibility_timeout': 600}
+broker_transport_options = {'visibility_timeout': 600,
+                            'priority_steps': list(range(10))}
 """Redis transport options. A task that is acknowledged only when it
 finishes (``acks_late``, as the superevent handler) and whose worker is
 killed goes back to its queue after ``visibility_timeout`` seconds: ten
 minutes here instead of Celery's hour. Keep it longer than any such task
 runs and than any ``countdown``/``eta`` a task is sent with, or they run
-twice."""
+twice.
+
+Message priorities: kombu's Redis transport keeps one Redis list per
+priority step for each queue and pops them in the order of
+``priority_steps``, so priority 0 (also what a task sent without one gets)
+is served first and 9 last. With every step from 0 to 9, each Celery
+priority has its own list (kombu's default, ``[0, 3, 6, 9]``, would merge
+1–2, 4–5 and 7–8 into 0, 3 and 6). ``queue_order_strategy`` stays
+kombu's ``round_robin``: it orders the queues of a worker that consumes
+several, while priorities order the messages within them. The volume
+rendering (:func:`gwcelery.tasks.skymaps.plot_volume`) is sent with
+priority 9, behind localizations on the ``openmp`` queue."""
 
 worker_proc_alive_timeout = 30.0
 """Seconds a new pool process may take to start: importing ligo.skymap
@@ -88,12 +100,15 @@ gracedb_max_retries = 10
 reason (connection error, timeout, HTTP 408, 409, 429 or 5xx)."""
 
 gracedb_retry_backoff = 1.0
-"""Seconds before the first retry of a GraceDb task; each further retry
-waits twice as long, up to :data:`gracedb_retry_backoff_max`, with
-random jitter so that many failed tasks do not all come back at once."""
+"""Seconds before the first retry of a GraceDb task (or of the superevent
+manager after GraceDb failed); each further retry waits twice as long, up
+to :data:`gracedb_retry_backoff_max`, with random jitter so that many
+failed tasks do not all come back at once
+(:func:`gwcelery.tasks.gracedb.retry_delay`)."""
 
 gracedb_retry_backoff_max = 60.0
-"""Longest wait in seconds between retries of a GraceDb task."""
+"""Longest wait in seconds between retries of a GraceDb task or of the
+superevent manager."""
 
 lvalert_url = 'xmpp://lvalert.cgca.uwm.edu'
 """LVAlert server. ``xmpp://HOST[:PORT]`` is an XMPP publish-subscribe
@@ -203,6 +218,34 @@ preliminary_alert_trials_factor = {'cbc': 5.0, 'burst': 4.0}
 """Factor the FAR is multiplied by before comparison with
 :data:`preliminary_alert_far_threshold`: the number of searches of each
 kind."""
+
+# -- Sky-map products and classification -------------------------------------
+
+skymaps_allsky_dpi = 300
+"""Resolution (dots per inch of an 8 × 6-inch figure) of the all-sky plot
+(:func:`gwcelery.tasks.skymaps.plot_allsky`); 300, ligo-skymap-plot's
+default, makes a 2400 × 1800 image in a few seconds."""
+
+skymaps_volume_dpi = 100
+"""Resolution (dots per inch of a 3.5-inch figure) of the volume rendering
+(:func:`gwcelery.tasks.skymaps.plot_volume`). Its cost grows with the
+square: ligo-skymap-plot-volume's own default of 300 did not finish in
+10 minutes on two cores, 100 took about 2 minutes, 50 about 30 s."""
+
+skymaps_flatten_nside = 512
+"""HEALPix resolution of flattened sky maps
+(:func:`gwcelery.tasks.skymaps.flatten`); ``None`` keeps the multi-order
+map's finest resolution (order 11 for BAYESTAR: a file several times larger
+and three times slower to make)."""
+
+em_bright_ns_max_mass = 3.0
+"""Heaviest object (M☉) that the source classification
+(:mod:`gwcelery.tasks.em_bright`) counts as a neutron star."""
+
+em_bright_eos = 'SLY'
+"""Neutron-star equation of state (a name that lalsimulation's
+``SimNeutronStarEOSByName`` knows) whose radius the remnant-mass fit of
+:mod:`gwcelery.tasks.em_bright` uses."""
 
 # -- GCN and VOEvents --------------------------------------------------------
 

@@ -44,10 +44,9 @@ class AlertSender:
 
     Parameters
     ----------
-    publisher : object or None
-        Anything with ``publish(node, message)`` (such as
-        :class:`gwcelery.lvalert.publisher.Publisher`), or ``None`` to
-        only log messages at debug level.
+    publisher : gwcelery.lvalert.transport.Transport or None
+        The LVAlert transport (anything with ``publish(node, message)``
+        and ``close()``), or ``None`` to only log messages at debug level.
     max_queued : int
         Messages waiting beyond this are dropped, with an error logged
         (the server's memory is not the place to wait for a dead server).

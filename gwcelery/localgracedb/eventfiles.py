@@ -18,17 +18,23 @@ External  a GCN VOEvent (Fermi, Swift, INTEGRAL,       gpstime, GRB (ivorn,
 ========  ===========================================  =====================
 
 The kind of file is recognized by its content, so a Test event may be made
-from any of them. Every reader raises :class:`ValueError` with a reason that
-the server returns as a 400 response.
+from any of them; any of them may be gzip-compressed. XML is read under the
+policy of :mod:`gwcelery.util.xml`, up to :data:`MAX_XML_BYTES`. Every
+reader raises :class:`ValueError` with a reason that the server returns as
+a 400 response.
 """
 import datetime
 import json
 import math
+import zlib
 
 from . import ids, ligolw
-from .xmlsafe import XMLError, parse
+from ..util.xml import parse
 
-__all__ = ('read_event_file', 'utc_to_gps')
+__all__ = ('read_event_file', 'utc_to_gps', 'MAX_XML_BYTES')
+
+MAX_XML_BYTES = 32 * 1024 * 1024
+"""Largest event file read (bytes, after decompression)."""
 
 _SKIP_COLUMNS = {'process_id', 'event_id', 'coinc_event_id',
                  'coinc_def_id', 'time_slide_id'}
@@ -246,6 +252,21 @@ def _from_voevent(root):
     }
 
 
+def _gunzip(data, max_size):
+    # Never more than the limit: a small upload may decompress to gigabytes.
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        plain = decompressor.decompress(data, max_size + 1)
+    except zlib.error as e:
+        raise ValueError(f'bad gzip data: {e}') from None
+    if len(plain) > max_size:
+        raise ValueError('gzip-compressed event file is over the limit of '
+                         f'{max_size} bytes once decompressed')
+    if not decompressor.eof:
+        raise ValueError('gzip data is cut short')
+    return plain
+
+
 def read_event_file(data):
     """Event fields from the content of an uploaded event file.
 
@@ -264,20 +285,19 @@ def read_event_file(data):
     ValueError
         The file is of no known kind, or lacks what its kind needs.
     """
+    if data[:2] == b'\x1f\x8b':
+        data = _gunzip(data, MAX_XML_BYTES)
     head = data.lstrip()[:1]
-    if data[:2] == b'\x1f\x8b' or head == b'<':
-        try:
-            if data[:2] == b'\x1f\x8b' or b'<LIGO_LW' in data[:4096]:
-                tables = ligolw.read_tables(data)
-                if tables.get('coinc_inspiral'):
-                    return _from_coinc(tables)
-                if tables.get('multi_burst'):
-                    return _from_multi_burst(tables)
-                raise ValueError('LIGO_LW file has neither a coinc_inspiral '
-                                 'nor a multi_burst table')
-            root = parse(data)
-        except XMLError as e:
-            raise ValueError(str(e)) from None
+    if head == b'<':
+        if b'<LIGO_LW' in data[:4096]:
+            tables = ligolw.read_tables(data, MAX_XML_BYTES)
+            if tables.get('coinc_inspiral'):
+                return _from_coinc(tables)
+            if tables.get('multi_burst'):
+                return _from_multi_burst(tables)
+            raise ValueError('LIGO_LW file has neither a coinc_inspiral '
+                             'nor a multi_burst table')
+        root = parse(data, MAX_XML_BYTES)
         if _local(root) == 'VOEvent':
             return _from_voevent(root)
         raise ValueError(f'unknown XML event file (root {_local(root)!r})')

@@ -7,7 +7,7 @@ lose their ``table:`` prefixes (``coinc_inspiral:snr`` → ``snr``).
 import gzip
 import re
 
-from .xmlsafe import XMLError, parse
+from ..util.xml import XMLError, parse
 
 __all__ = ('read_tables',)
 
@@ -50,13 +50,15 @@ def _tokens(text, delimiter):
         pos = match.end()
 
 
-def read_tables(data):
+def read_tables(data, max_size):
     """Tables of a LIGO_LW document.
 
     Parameters
     ----------
     data : bytes
         The document, plain or gzip-compressed.
+    max_size : int
+        Largest document accepted (bytes, uncompressed).
 
     Returns
     -------
@@ -73,7 +75,7 @@ def read_tables(data):
             data = gzip.decompress(data)
         except OSError as e:
             raise XMLError(f'bad gzip data: {e}') from None
-    root = parse(data)
+    root = parse(data, max_size)
     if root.tag != 'LIGO_LW':
         raise XMLError(f'not a LIGO_LW document (root element {root.tag!r})')
     tables = {}

@@ -2,18 +2,34 @@
 event (``/events/<graceid>/view/``) and superevent
 (``/superevents/<id>/view/``) with labels, logs, files and images shown
 inline. The pages read through the same resources as the API.
+
+An object's page shows at the top the latest version of each of its images
+(the sky-map plots) and the numbers of its classification files
+(:data:`CLASSIFICATION_FILES`: ``p_astro.json``, ``em_bright.json``); a
+superevent without images or classification of its own shows its
+preferred event's, saying so. Log comments are shown as HTML restricted to
+a few harmless tags (:mod:`.htmlsafe`).
 """
+import json
+import math
+
 from flask import Blueprint, render_template_string
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from . import routes_common as common, serialize
+from .htmlsafe import sanitize
 from .models import Event, File, Label, Log, Superevent
 
-__all__ = ('blueprint',)
+__all__ = ('blueprint', 'CLASSIFICATION_FILES')
 
 blueprint = Blueprint('views', __name__)
 
 _IMAGES = ('.png', '.jpg', '.jpeg', '.gif', '.svg')
+
+#: Files whose numbers the pages show, with their headings.
+CLASSIFICATION_FILES = (
+    ('p_astro.json', 'Source category probabilities (p_astro)'),
+    ('em_bright.json', 'Source properties (em_bright)'))
 
 _STYLE = '''<style>
 body{font-family:sans-serif;margin:2em;max-width:70em}
@@ -21,6 +37,9 @@ table{border-collapse:collapse;margin-bottom:1em}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;
 vertical-align:top} .label{background:#def;border-radius:.3em;
 padding:0 .3em;margin-right:.3em} img{max-width:40em;display:block}
+.thumb{max-width:12em}
+.products{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
+figure{margin:0} .note{color:#555}
 </style>'''
 
 _INDEX = '''<!doctype html><html><head><meta charset="utf-8">
@@ -48,14 +67,30 @@ _OBJECT = '''<!doctype html><html><head><meta charset="utf-8">
 <p>{% for l in labels %}<span class="label">{{ l }}</span>{% endfor %}</p>
 <table>{% for key, value in summary %}<tr><th>{{ key }}</th><td>{{ value
 }}</td></tr>{% endfor %}</table>
+{% if images %}<h2>Sky maps and images</h2>{% if images_from %}<p
+class="note">From the preferred event <a href="{{ root }}events/{{
+images_from }}/view/">{{ images_from }}</a>.</p>{% endif %}<div
+class="products">{% for name, url in images %}<figure><img src="{{ url
+}}" alt="{{ name }}"><figcaption><a href="{{ url }}">{{ name
+}}</a></figcaption></figure>{% endfor %}</div>{% endif %}
+{% if classification %}<h2>Classification</h2>{% if classification_from
+%}<p class="note">From the preferred event <a href="{{ root }}events/{{
+classification_from }}/view/">{{ classification_from }}</a>.</p>{% endif
+%}<div class="products">{% for c in classification %}<table
+class="classification" data-file="{{ c.name }}"><tr><th colspan="2">{{
+c.heading }} <a href="{{ c.url }}">{{ c.name }}</a></th></tr>{% if
+c.rows %}{% for key, value in c.rows %}<tr><td>{{ key }}</td><td>{{ value
+}}</td></tr>{% endfor %}{% else %}<tr><td colspan="2">unreadable: not a
+JSON object of numbers</td></tr>{% endif %}</table>{% endfor %}</div>{%
+endif %}
 {% if members %}<h2>Events</h2><ul>{% for m in members %}<li><a href="{{
 root }}events/{{ m }}/view/">{{ m }}</a></li>{% endfor %}</ul>{% endif %}
 <h2>Log</h2><table><tr><th>N</th><th>created</th><th>comment</th>
 <th>file</th><th>tags</th></tr>{% for log in logs %}<tr><td>{{ log.N
-}}</td><td>{{ log.created }}</td><td>{{ log.comment }}</td><td>{% if
-log.filename %}<a href="{{ log.file }}">{{ log.filename }},{{
-log.file_version }}</a>{% if log.image %}<img src="{{ log.file }}"
-alt="{{ log.filename }}">{% endif %}{% endif %}</td><td>{{
+}}</td><td>{{ log.created }}</td><td>{{ log.comment_html }}</td><td>{%
+if log.filename %}<a href="{{ log.file }}">{{ log.filename }},{{
+log.file_version }}</a>{% if log.image %}<img class="thumb" src="{{
+log.file }}" alt="{{ log.filename }}">{% endif %}{% endif %}</td><td>{{
 log.tag_names|join(', ') }}</td></tr>{% endfor %}</table>
 <h2>Files</h2><ul>{% for name, url in files %}<li><a href="{{ url }}">{{
 name }}</a></li>{% endfor %}</ul></body></html>'''
@@ -88,6 +123,47 @@ def index():
                 'labels': labels[s.superevent_id]} for s in superevents])
 
 
+def _latest_files(session, object_id):
+    """``{name: latest version}`` of an object's files."""
+    return dict(session.execute(
+        select(File.name, func.max(File.version))
+        .where(File.object_id == object_id).group_by(File.name)).all())
+
+
+def _numbers(content):
+    """``[(key, formatted number), …]`` of a JSON object's numeric values,
+    or ``None`` if the content is not a JSON object with any."""
+    try:
+        data = json.loads(content)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    rows = [(str(key), f'{value:.3g}') for key, value in data.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value)]
+    return rows or None
+
+
+def _products(session, object_id, base):
+    """The images and classification tables of an object."""
+    latest = _latest_files(session, object_id)
+    images = [(name, f'{base}files/{name},{version}')
+              for name, version in sorted(latest.items())
+              if name.lower().endswith(_IMAGES)]
+    classification = []
+    for name, heading in CLASSIFICATION_FILES:
+        if name not in latest:
+            continue
+        content = session.scalar(select(File.content).where(
+            File.object_id == object_id, File.name == name,
+            File.version == latest[name]))
+        classification.append({
+            'name': name, 'heading': heading, 'rows': _numbers(content),
+            'url': f'{base}files/{name},{latest[name]}'})
+    return images, classification
+
+
 def _page(target, session, api, summary, members=()):
     base = target.base(api)
     logs = []
@@ -95,7 +171,20 @@ def _page(target, session, api, summary, members=()):
             Log.object_id == target.object_id).order_by(Log.N)):
         entry = serialize.log_json(log, base, target.is_superevent)
         entry['image'] = log.filename.lower().endswith(_IMAGES)
+        entry['comment_html'] = sanitize(log.comment)
         logs.append(entry)
+    images, classification = _products(session, target.object_id, base)
+    images_from = classification_from = None
+    preferred = getattr(target.record, 'preferred_event', None)
+    if target.is_superevent and preferred and not (images
+                                                   and classification):
+        event_images, event_classification = _products(
+            session, preferred, f'{api}events/{preferred}/')
+        if not images and event_images:
+            images, images_from = event_images, preferred
+        if not classification and event_classification:
+            classification = event_classification
+            classification_from = preferred
     labels = session.scalars(select(Label.name).where(
         Label.object_id == target.object_id).order_by(Label.id)).all()
     files = [(name, f'{base}files/{name}') for name in session.scalars(
@@ -103,7 +192,10 @@ def _page(target, session, api, summary, members=()):
         .distinct().order_by(File.name))]
     return render_template_string(
         _OBJECT, title=target.public_id, root=_root(), labels=labels,
-        summary=summary, members=members, logs=logs, files=files)
+        summary=summary, members=members, logs=logs, files=files,
+        images=images, images_from=images_from,
+        classification=classification,
+        classification_from=classification_from)
 
 
 @blueprint.get('/events/<graceid>/view/')

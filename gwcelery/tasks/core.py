@@ -5,9 +5,28 @@ from celery import group
 
 from .. import app
 
-__all__ = ('DispatchHandler',)
+__all__ = ('Drop', 'DispatchHandler')
 
 log = logging.getLogger(__name__)
+
+
+class Drop(Exception):
+    """Raised by :meth:`DispatchHandler.process_args` for a payload that is
+    to be dropped for a known reason: the message is logged at ``level``
+    (WARNING unless given), without a traceback, and nothing is
+    dispatched.
+
+    Parameters
+    ----------
+    message : str
+        The whole log line: what was dropped, and why.
+    level : int
+        A :mod:`logging` level.
+    """
+
+    def __init__(self, message, level=logging.WARNING):
+        super().__init__(message)
+        self.level = level
 
 
 class DispatchHandler(dict):
@@ -15,7 +34,8 @@ class DispatchHandler(dict):
 
     Each key (a GCN notice type, an LVAlert node, …) maps to the list of
     tasks registered for it. Listeners call :meth:`dispatch` with what they
-    received; subclasses decode it in :meth:`process_args`.
+    received; subclasses decode and check it in :meth:`process_args`, so
+    that the same rules hold whoever calls :meth:`dispatch`.
 
     Examples
     --------
@@ -43,9 +63,13 @@ class DispatchHandler(dict):
 
         Raises
         ------
+        Drop
+            For a payload to drop for a reason the subclass knows (not
+            decodable, not for us): its message is logged, without a
+            traceback.
         Exception
-            Any exception means the payload cannot be decoded; the dispatcher
-            logs it and drops the payload.
+            Any other exception means the payload cannot be decoded; the
+            dispatcher logs it with its traceback and drops the payload.
 
         The default takes the key from the first positional argument and
         passes the rest on.
@@ -63,7 +87,9 @@ class DispatchHandler(dict):
             The keys whose payloads the task handles.
         **task_options
             Passed to :meth:`celery.Celery.task` (``queue=``, ``bind=``,
-            ``acks_late=``, …).
+            ``acks_late=``, …). ``ignore_result`` is true unless given:
+            nothing reads a handler's result, and storing one would cost a
+            write to the result backend per handler and message.
 
         Returns
         -------
@@ -72,6 +98,8 @@ class DispatchHandler(dict):
         """
         if not keys:
             raise TypeError('handler() needs at least one key')
+
+        task_options.setdefault('ignore_result', True)
 
         def decorator(func):
             task = app.task(**task_options)(func)
@@ -86,8 +114,10 @@ class DispatchHandler(dict):
     def dispatch(self, *args, **kwargs):
         """Run every handler registered for the payload's key, as a group.
 
-        A payload that :meth:`process_args` cannot decode is logged and
-        dropped; a key with no handler is logged and ignored. Neither raises.
+        A payload that :meth:`process_args` refuses (:exc:`Drop`) or
+        cannot decode is logged and dropped; a key with no handler is
+        logged and ignored. None of these raises: only a failure to send
+        the tasks (the broker is unreachable) does.
 
         Returns
         -------
@@ -96,6 +126,9 @@ class DispatchHandler(dict):
         """
         try:
             key, args, kwargs = self.process_args(*args, **kwargs)
+        except Drop as e:
+            log.log(e.level, '%s', e)
+            return None
         except Exception:
             log.exception('Dropping a payload that could not be decoded')
             return None

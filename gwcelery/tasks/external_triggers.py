@@ -25,10 +25,9 @@ and the notice dropped.
 import logging
 import re
 
-from lxml import etree
-
 from .. import app, gcn_notices, locks
-from ..vtp.parsing import get_notice_type, parse
+from ..util import xml
+from ..vtp.parsing import get_notice_type
 from . import gcn, gracedb
 
 __all__ = ('handle_gcn', 'record')
@@ -48,13 +47,10 @@ def _parse(payload):
 
     Raises
     ------
-    ValueError
-        The payload is refused or is not well-formed XML.
+    gwcelery.util.xml.XMLError
+        The payload is refused (a :class:`ValueError`).
     """
-    try:
-        return parse(payload, app.conf.vtp_max_packet_size)
-    except etree.XMLSyntaxError as e:
-        raise ValueError(f'unreadable XML: {e}') from None
+    return xml.parse(payload, app.conf.vtp_max_packet_size)
 
 
 def _graceid_number(event):
@@ -140,16 +136,8 @@ def handle_gcn(self, payload):
                  ivorn, outcome.trigger_id, exc)
         raise self.retry(exc=exc, countdown=1)
     except Exception as exc:
-        if gracedb.is_transient(exc):
-            delay = min(2 ** self.request.retries, 60)
-            log.warning('GraceDb failed while recording GCN notice %s (%s); '
-                        'trying again in %d s', ivorn, exc, delay)
-            raise self.retry(exc=exc, countdown=delay)
-        if isinstance(exc, gracedb.GraceDbError):
-            log.error('Dropping GCN notice %s: GraceDb refused it for good '
-                      '(HTTP %s: %s)', ivorn, exc.status_code, exc.reason)
-            return
-        raise
+        gracedb.retry_or_drop(self, exc, f'GCN notice {ivorn}')
+        return
     log.info('GCN notice %s (%s trigger %s): event %s %s%s', ivorn,
              outcome.pipeline, outcome.trigger_id, graceid, action,
              f'; NOT_GRB: {outcome.not_grb}' if outcome.not_grb else '')

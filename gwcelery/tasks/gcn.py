@@ -16,9 +16,15 @@ notice's type::
 pygcn's ``listen`` never returns, so it runs in a child process
 (:class:`~gwcelery.eternal.EternalProcessTask`). pygcn parses packets with
 lxml's default parser and allocates whatever length a packet announces;
-in the child, its reader and parser are replaced by the size-limited,
-entity-free ones of :mod:`gwcelery.vtp`, so a hostile or broken server costs
-a reconnection, never memory or an expanded entity.
+in the child, its reader and parser are replaced by the size-limited one of
+:mod:`gwcelery.vtp.framing` and :func:`gwcelery.vtp.parsing.parse_packet`
+(the policy of :mod:`gwcelery.util.xml`), so a hostile or broken server
+costs a reconnection, never memory or an expanded entity.
+
+pygcn logs every connection failure (a server that hangs up, a refused
+connection) as an error with a traceback; in the listener's log these are
+one-line warnings (see :class:`_NetworkErrorsAsWarnings`), since they are
+the ordinary life of a long-lived connection and pygcn reconnects by itself.
 """
 import functools
 import logging
@@ -27,11 +33,13 @@ import time
 import gcn as pygcn
 from gcn import NoticeType
 from gcn import voeventclient
+from lxml import etree
 
 from .. import app
 from ..eternal import EternalProcessTask
+from ..util.xml import XMLError, voevent_ivorn
 from ..vtp.framing import recv_packet
-from ..vtp.parsing import get_notice_type, is_voevent, parse
+from ..vtp.parsing import get_notice_type, parse_packet
 from ..vtp.server import parse_address
 from .core import DispatchHandler
 
@@ -58,22 +66,28 @@ class _GCNHandler(DispatchHandler):
 
         ``root`` is the payload already parsed, when the caller has it (the
         listener does); otherwise the payload is parsed with
-        :func:`gwcelery.vtp.parsing.parse`. A type that
+        :func:`gwcelery.util.xml.parse`, with the limit
+        :data:`~gwcelery.conf.vtp_max_packet_size`. A type that
         :class:`gcn.NoticeType` does not know is returned as a plain int
         (and finds no handler).
+
+        Raises
+        ------
+        ValueError
+            If the payload is refused (:class:`gwcelery.util.xml.XMLError`),
+            is not a VOEvent with an IVORN, or has no integer type.
         """
         if isinstance(payload, str):
             payload = payload.encode('utf-8')
         if root is None:
-            root = parse(payload, app.conf.vtp_max_packet_size)
-        if not is_voevent(root):
-            raise ValueError(f'not a VOEvent (root element {root.tag})')
+            root = parse_packet(payload, app.conf.vtp_max_packet_size)
+        ivorn = voevent_ivorn(root)
         value = get_notice_type(root)
         try:
             key = NoticeType(value)
         except ValueError:
             log.warning('Notice %s has type %d, which is not a known GCN '
-                        'notice type', root.get('ivorn'), value)
+                        'notice type', ivorn, value)
             key = value
         return key, (bytes(payload),), {}
 
@@ -97,8 +111,62 @@ class _Shorten(logging.Filter):
         return True
 
 
+class _NetworkErrorsAsWarnings(logging.Filter):
+    """Turns pygcn's records of network trouble into one warning line.
+
+    pygcn logs a server that hangs up, a refused connection or a socket that
+    will not close with ``log.exception``: an error and a traceback, from
+    inside its reconnection loop, so that every restart of a GCN server
+    filled the worker log with errors. They are :class:`OSError` (our
+    :class:`~gwcelery.vtp.framing.FramingError` included), expected on a
+    connection that lives for months, and pygcn reconnects after each one:
+    such a record becomes a warning, ``"<pygcn's message>: <the error>"``,
+    without the traceback.
+
+    A packet refused by our parser reaches pygcn as an
+    :class:`lxml.etree.XMLSyntaxError`; :func:`_parse_packet` has already
+    logged why, so pygcn's record of it (the payload in base64, and a
+    traceback) is kept for debug logs only, without the traceback.
+
+    Anything else (an exception in the handler, say) stays as pygcn logged
+    it.
+    """
+
+    def filter(self, record):
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, OSError):
+            record.msg = f'{record.getMessage()}: {error}'
+            record.args = ()
+            record.levelno, record.levelname = logging.WARNING, 'WARNING'
+        elif isinstance(error, etree.XMLSyntaxError):
+            record.levelno, record.levelname = logging.DEBUG, 'DEBUG'
+        else:
+            return True
+        record.exc_info = record.exc_text = None
+        # The logger checked the level before the filter ran.
+        return logging.getLogger(record.name).isEnabledFor(record.levelno)
+
+
 _pygcn_log = logging.getLogger(__name__ + '.pygcn')
 _pygcn_log.addFilter(_Shorten())
+_pygcn_log.addFilter(_NetworkErrorsAsWarnings())
+
+
+def _parse_packet(payload, max_size):
+    """pygcn's parser: :func:`~gwcelery.vtp.parsing.parse_packet`, with the
+    one exception pygcn handles.
+
+    pygcn catches :class:`lxml.etree.XMLSyntaxError` only (anything else
+    would end its loop, and the listener with it): on that, it closes the
+    connection and reconnects, as it should, since a server that sends a
+    bad packet cannot be trusted with the rest of the stream.
+    """
+    try:
+        return parse_packet(payload, max_size)
+    except XMLError as e:
+        log.warning('Refused a packet of %d bytes from the GCN server: %s; '
+                    'reconnecting', len(payload), e)
+        raise etree.XMLSyntaxError(str(e), 0, 0, 0) from None
 
 
 def _use_safe_reader(max_size):
@@ -112,7 +180,8 @@ def _use_safe_reader(max_size):
                 'the safe packet reader cannot be installed')
     voeventclient._recv_packet = functools.partial(
         recv_packet, max_size=max_size)
-    voeventclient.fromstring = functools.partial(parse, max_size=max_size)
+    voeventclient.fromstring = functools.partial(
+        _parse_packet, max_size=max_size)
 
 
 def _dispatch(payload, root):

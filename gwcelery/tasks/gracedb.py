@@ -21,6 +21,7 @@ The tasks return plain JSON values (dicts and lists, or bytes for
 whose worker process is killed in the middle of a call is run again by
 another process rather than lost.
 """
+import json
 import logging
 import random
 import threading
@@ -31,13 +32,14 @@ from requests.adapters import HTTPAdapter
 
 from .. import app
 
-__all__ = ('GraceDbError', 'client', 'is_transient', 'create_event',
+__all__ = ('GraceDbError', 'client', 'is_transient', 'retry_delay',
+           'retry_or_drop', 'create_event',
            'replace_event', 'get_event', 'get_events', 'create_superevent',
            'update_superevent', 'get_superevent', 'get_superevents',
            'add_event_to_superevent', 'remove_event_from_superevent',
            'upload', 'download', 'get_log', 'create_label', 'remove_label',
            'get_labels', 'create_tag', 'remove_tag', 'create_voevent',
-           'get_voevents', 'confirm_as_gw')
+           'get_voevents', 'confirm_as_gw', 'write_json_with_label')
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,59 @@ def is_transient(error):
                               ConnectionError, TimeoutError))
 
 
+def retry_delay(retries, conf=None):
+    """Seconds to wait before retry number ``retries + 1`` of something
+    that failed because GraceDb did.
+
+    :data:`~gwcelery.conf.gracedb_retry_backoff` seconds, doubling with
+    each retry up to :data:`~gwcelery.conf.gracedb_retry_backoff_max`, then
+    multiplied by a random factor between 0.5 and 1 so that many tasks that
+    failed at once do not all come back at once.
+
+    Parameters
+    ----------
+    retries : int
+        Retries so far (``task.request.retries``).
+    conf : celery.app.utils.Settings, optional
+        The configuration (default: the application's).
+    """
+    conf = conf or app.conf
+    base = float(conf.gracedb_retry_backoff)
+    ceiling = float(conf.gracedb_retry_backoff_max)
+    # Capping the exponent first keeps 2 ** retries finite however long a
+    # task has been retrying.
+    delay = min(ceiling, base * 2 ** min(retries or 0, 64))
+    return delay * random.uniform(0.5, 1.0)
+
+
+def retry_or_drop(task, exc, what):
+    """What a handler does when its work failed on GraceDb.
+
+    A transient failure (:func:`is_transient`) retries ``task`` after
+    :func:`retry_delay` (this raises :class:`celery.exceptions.Retry`); a
+    request that GraceDb refused for good (:class:`GraceDbError`) is logged
+    and the work dropped (this returns); anything else is raised again.
+
+    Parameters
+    ----------
+    task : celery.Task
+        The bound task that failed.
+    exc : Exception
+    what : str
+        The work, for log messages (``'GCN notice ivo://…'``).
+    """
+    if is_transient(exc):
+        delay = retry_delay(task.request.retries)
+        log.warning('GraceDb failed on %s (%s); trying again in %.1f s',
+                    what, exc, delay)
+        raise task.retry(exc=exc, countdown=delay)
+    if isinstance(exc, GraceDbError):
+        log.error('Dropping %s: GraceDb refused a request for good (HTTP %s: '
+                  '%s)', what, exc.status_code, exc.reason)
+        return
+    raise exc
+
+
 def _reason(error):
     response = error.response
     try:
@@ -151,11 +206,8 @@ class GraceDbTask(app.Task):
     reject_on_worker_lost = True
 
     def backoff(self, retries):
-        """Seconds before retry number ``retries + 1``."""
-        base = float(app.conf.gracedb_retry_backoff)
-        ceiling = float(app.conf.gracedb_retry_backoff_max)
-        delay = min(ceiling, base * 2 ** retries)
-        return delay * random.uniform(0.5, 1.0)
+        """Seconds before retry number ``retries + 1``: :func:`retry_delay`."""
+        return retry_delay(retries)
 
     def __call__(self, *args, **kwargs):
         try:
@@ -343,3 +395,17 @@ def create_voevent(graceid, voevent_type, **kwargs):
 def get_voevents(graceid):
     """The VOEvents of a superevent."""
     return client().voevents(graceid).json()['voevents']
+
+
+# -- for tasks built on GraceDbTask ------------------------------------------
+
+def write_json_with_label(graceid, filename, payload, message, tags, label):
+    """Write ``payload`` as the JSON file ``filename`` in a log entry, then
+    apply ``label``, so that the file is there before anyone reacts to the
+    label. Called from a task on :class:`GraceDbTask`, a transient failure
+    repeats that task (which may leave a second version of the file)."""
+    gracedb = client()
+    gracedb.write_log(graceid, message, filename=filename,
+                      filecontents=json.dumps(payload).encode(),
+                      tag_name=list(tags))
+    gracedb.write_label(graceid, label)

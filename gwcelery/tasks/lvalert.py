@@ -9,29 +9,34 @@ decoded alert (a :class:`dict`)::
     def handle_cbc(alert):
         ...
 
-:func:`listen` is an eternal task: one copy runs in the deployment,
-connected to :data:`~gwcelery.conf.lvalert_url` over the transport its
-scheme names (see :mod:`gwcelery.lvalert`). It subscribes to exactly the
-nodes that handlers are registered for, and for each item received
+The registry, :data:`handler`, checks every alert it is given, whoever
+calls :meth:`~LVAlertHandler.dispatch` (the listener, a test, a replay):
 
-* drops it with a warning if it is larger than
+* it drops the alert with a warning if it is larger than
   :data:`~gwcelery.conf.lvalert_max_payload`, not JSON or not a JSON
   object;
-* ignores it with a warning if it is for a node without handlers;
-* ignores it with a log line if its ``object.links.self`` (or
+* it ignores it with a warning if its node has no handlers;
+* it ignores it with a log line if its ``object.links.self`` (or
   ``object.self``) is not under :data:`~gwcelery.conf.gracedb_url`;
-* otherwise sends it to every handler of its node, as a Celery group.
+* otherwise it sends it to every handler of its node, as a Celery group.
 
-None of these stops the listener.
+None of these raises.
+
+:func:`listen` is an eternal task: one copy runs in the deployment,
+connected to :data:`~gwcelery.conf.lvalert_url` over the transport its
+scheme names (see :mod:`gwcelery.lvalert.transport`). It subscribes to
+exactly the nodes that handlers are registered for and hands every item
+received to the registry.
 """
+import logging
 import time
 
 from celery.utils.log import get_task_logger
 
 from .. import app
 from ..eternal import EternalTask
-from ..lvalert import alerts, transports
-from .core import DispatchHandler
+from ..lvalert import alerts, transport
+from .core import DispatchHandler, Drop
 
 __all__ = ('LVAlertHandler', 'handler', 'listen')
 
@@ -45,14 +50,35 @@ class LVAlertHandler(DispatchHandler):
     """Handlers of LVAlert messages, keyed by node name.
 
     :meth:`dispatch` takes the node and the alert, either decoded (a
-    :class:`dict`) or as the received JSON text.
+    :class:`dict`) or as the received payload (JSON text, :class:`str` or
+    :class:`bytes`), and optionally the ``item_id`` the transport gave it,
+    for log messages. It decodes the payload, and drops it, with a log
+    line, if it is not an alert, if its node has no handler, or if it is
+    about an object of another GraceDb than
+    :data:`~gwcelery.conf.gracedb_url`.
     """
 
     key_name = 'node'
 
-    def process_args(self, node, alert):
+    def process_args(self, node, alert, item_id=None):
+        conf = app.conf
+        what = (f'LVAlert item {item_id} on node {node}' if item_id
+                else f'LVAlert alert on node {node}')
         if not isinstance(alert, dict):
-            alert = alerts.decode(alert, app.conf.lvalert_max_payload)
+            try:
+                alert = alerts.decode(alert, conf.lvalert_max_payload)
+            except alerts.BadAlert as e:
+                raise Drop(f'Dropping {what}: {e}') from None
+        if node not in self:
+            raise Drop(f'Ignoring {what}: no handler is registered for '
+                       'that node')
+        # Fields of a received alert are quoted shortened: they may be huge.
+        if not alerts.is_from(alert, conf.gracedb_url):
+            raise Drop(f'Ignoring {what}: its object '
+                       f'{alerts.self_link(alert):.200} is not in our GraceDb '
+                       f'{conf.gracedb_url}', logging.INFO)
+        log.info('%s: %.100s %.100s', what, alert.get('alert_type'),
+                 alert.get('uid'))
         return node, (alert,), {}
 
 
@@ -61,28 +87,10 @@ handler = LVAlertHandler()
 
 
 def _receive(node, item_id, payload):
-    """Check one received item and dispatch it. Raises only if the
-    dispatch itself fails (the broker is unreachable), so that transports
-    that can keep the item offer it again."""
-    conf = app.conf
-    try:
-        alert = alerts.decode(payload, conf.lvalert_max_payload)
-    except alerts.BadAlert as e:
-        log.warning('Dropping LVAlert item %s on node %s: %s',
-                    item_id, node, e)
-        return
-    if node not in handler:
-        log.warning('Ignoring LVAlert item %s on node %s: no handler is '
-                    'registered for that node', item_id, node)
-        return
-    if not alerts.is_from(alert, conf.gracedb_url):
-        log.info('Ignoring LVAlert item %s on node %s: its object %s is not '
-                 'in our GraceDb %s', item_id, node,
-                 alerts.self_link(alert), conf.gracedb_url)
-        return
-    log.info('LVAlert item %s on node %s: %s %s', item_id, node,
-             alert.get('alert_type'), alert.get('uid'))
-    handler.dispatch(node, alert)
+    """The transport's callback. Raises only if the dispatch itself fails
+    (the broker is unreachable), so that transports that can keep the item
+    offer it again."""
+    handler.dispatch(node, payload, item_id=item_id)
 
 
 @app.task(base=EternalTask, bind=True, shared=False, ignore_result=True)
@@ -90,10 +98,7 @@ def listen(self):
     """Receive LVAlert messages and dispatch them to their handlers."""
     nodes = sorted(handler)
     try:
-        server = transports.parse_url(app.conf.lvalert_url)
-        log.info('LVAlert listener on %s (%s transport) for nodes: %s',
-                 server.redacted, server.transport, ', '.join(nodes) or 'none')
-        listener = transports.open_listener(app.conf)
+        lvalert = transport.from_conf(app.conf)
     except (ValueError, RuntimeError) as e:
         # A configuration problem (URL, credentials): say so once, then
         # wait before beat starts the task again, rather than every second.
@@ -102,7 +107,9 @@ def listen(self):
         while not self.is_aborted() and time.monotonic() < deadline:
             time.sleep(0.5)
         return
+    log.info('LVAlert listener on %s (%s transport) for nodes: %s',
+             lvalert.server.redacted, lvalert.name, ', '.join(nodes) or 'none')
     try:
-        listener.run(nodes, _receive, self.is_aborted)
+        lvalert.listen(nodes, _receive, self.is_aborted)
     finally:
-        listener.close()
+        lvalert.close()

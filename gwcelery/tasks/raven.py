@@ -126,17 +126,9 @@ def handle(self, alert):
         log.info('Coincidence search of %s waits for a lock: %s', uid, exc)
         raise self.retry(exc=exc, countdown=1)
     except Exception as exc:
-        if gracedb.is_transient(exc):
-            delay = min(2 ** self.request.retries, 60)
-            log.warning('GraceDb failed during the coincidence search of %s '
-                        '(%s); trying again in %d s', uid, exc, delay)
-            raise self.retry(exc=exc, countdown=delay)
-        if isinstance(exc, gracedb.GraceDbError):
-            log.error('Dropping the coincidence search of %s: GraceDb '
-                      'refused a request for good (HTTP %s: %s)', uid,
-                      exc.status_code, exc.reason)
-            return
-        raise
+        gracedb.retry_or_drop(self, exc,
+                              f'the coincidence search of {uid}')
+        return
     log.info('Coincidence search of %s (%s alert): %s', uid, alert_type,
              ', '.join(matches) or 'no match')
 

@@ -47,8 +47,7 @@ def _status(exc):
 
 
 @lvalert.handler(*NODES, queue='superevent', bind=True, acks_late=True,
-                 reject_on_worker_lost=True, max_retries=None,
-                 ignore_result=True)
+                 reject_on_worker_lost=True, max_retries=None)
 def handle(self, alert):
     """Bring the superevents up to date with one LVAlert message.
 
@@ -82,9 +81,9 @@ def handle(self, alert):
         superevent_id = process(graceid)
     except Exception as exc:
         if gracedb.is_transient(exc):
-            delay = min(2 ** self.request.retries, 60)
+            delay = gracedb.retry_delay(self.request.retries)
             log.warning('GraceDb failed while handling %s alert for %s '
-                        '(%s); trying again in %d s', alert_type, graceid,
+                        '(%s); trying again in %.1f s', alert_type, graceid,
                         exc, delay)
             raise self.retry(exc=exc, countdown=delay)
         if isinstance(exc, gracedb.GraceDbError):

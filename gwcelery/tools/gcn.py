@@ -10,8 +10,8 @@ import signal
 from pathlib import Path
 
 import click
-from lxml import etree
 
+from ..util.xml import XMLError
 from ..vtp import feed as _feed
 from ..vtp.server import Broadcaster
 
@@ -72,7 +72,7 @@ def replay(ctx, files):
         payload = path.read_bytes()
         try:
             ivorn = _feed.check_notice(payload, conf.vtp_max_packet_size)
-        except (etree.XMLSyntaxError, ValueError) as e:
+        except XMLError as e:
             raise click.ClickException(f'{path}: not a usable notice: {e}')
         click.echo(f'{path}: {ivorn}')
         payloads.append(payload)

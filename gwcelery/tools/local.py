@@ -2,11 +2,11 @@
 import os
 import subprocess
 import sys
-import time
 
 import click
 
 from .. import deployment
+from ..util.waiting import wait_for
 
 
 def _supervisor(module, folder, *args, **kwargs):
@@ -67,12 +67,12 @@ def start(ctx, foreground):
             '-n', '-c', str(config)])
     _supervisor('supervisord', folder, check=True)
     # Wait for supervisor's socket so that status works right away.
-    deadline = time.monotonic() + 10
-    while not (folder / 'supervisor.sock').exists():
-        if time.monotonic() > deadline:
-            raise click.ClickException(
-                f'supervisord did not start; see {folder / "supervisord.log"}')
-        time.sleep(0.1)
+    try:
+        wait_for((folder / 'supervisor.sock').exists, timeout=10,
+                 interval=0.1, what='supervisord to start')
+    except TimeoutError:
+        raise click.ClickException(
+            f'supervisord did not start; see {folder / "supervisord.log"}')
     click.echo('Started; "gwcelery local status" shows the processes.')
 
 
@@ -85,11 +85,11 @@ def stop(ctx):
         click.echo(f'The local deployment in {folder} is not running.')
         return
     _supervisor('supervisorctl', folder, 'shutdown', check=False)
-    deadline = time.monotonic() + 120
-    while _running(folder):
-        if time.monotonic() > deadline:
-            raise click.ClickException('supervisord did not stop in 120 s')
-        time.sleep(0.2)
+    try:
+        wait_for(lambda: not _running(folder), timeout=120, interval=0.2,
+                 what='supervisord to stop')
+    except TimeoutError:
+        raise click.ClickException('supervisord did not stop in 120 s')
     click.echo('Stopped.')
 
 

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import click
 
 from .. import deployment
+from ..util.network import is_loopback
 
 __all__ = ('localgracedb',)
 
@@ -16,8 +17,7 @@ log = logging.getLogger(__name__)
 def _local_gracedb_url(conf):
     """The configured gracedb_url if it is plain HTTP on this machine."""
     parts = urlsplit(conf.gracedb_url)
-    if parts.scheme == 'http' and parts.hostname in (
-            '127.0.0.1', 'localhost', '::1') and parts.port:
+    if parts.scheme == 'http' and parts.port and is_loopback(parts.hostname):
         return conf.gracedb_url
     return None
 
@@ -38,20 +38,13 @@ def _publisher(conf, lvalert_url):
     if lvalert_url == 'none':
         log.warning('LVAlert publishing is disabled (--lvalert-url none)')
         return None
+    from ..lvalert import transport
     try:
-        from ..lvalert.publisher import Publisher
-    except ImportError as e:
-        log.warning('No LVAlert publisher available (%s); changes will not '
-                    'be announced', e)
-        return None
-    try:
-        if lvalert_url:
-            return Publisher.from_url(lvalert_url)
-        return Publisher.from_conf(conf)
+        return transport.from_conf(conf, lvalert_url)
     except Exception as e:
         # Serving without alerts beats not serving at all.
-        log.error('Cannot connect the LVAlert publisher (%s: %s); changes '
-                  'will not be announced', type(e).__name__, e)
+        log.error('No LVAlert publisher (%s: %s); changes will not be '
+                  'announced', type(e).__name__, e)
         return None
 
 

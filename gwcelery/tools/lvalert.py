@@ -8,18 +8,13 @@ import sys
 
 import click
 
-from ..lvalert.publisher import Publisher
+from ..lvalert import transport
 
 
-def _publisher(ctx):
-    conf = ctx.obj.app.conf
+def _transport(ctx):
     url = ctx.meta.get('gwcelery.lvalert_url')
     try:
-        if url:
-            return Publisher.from_url(
-                url, conf.get('lvalert_username'),
-                conf.get('lvalert_password'))
-        return Publisher.from_conf(conf)
+        return transport.from_conf(ctx.obj.app.conf, url)
     except (ValueError, RuntimeError, OSError) as e:
         raise click.ClickException(str(e))
 
@@ -58,10 +53,10 @@ def publish(ctx, node, file, raw):
             raise click.ClickException(
                 f'{file.name} holds JSON but not an object; an alert is '
                 'an object (use --raw to send it anyway)')
-    with _publisher(ctx) as publisher:
+    with _transport(ctx) as lvalert:
         try:
-            item_id = (publisher.publish_raw(node, payload) if raw
-                       else publisher.publish(node, alert))
+            item_id = (lvalert.publish_raw(node, payload) if raw
+                       else lvalert.publish(node, alert))
         except (OSError, RuntimeError, TimeoutError) as e:
             raise click.ClickException(f'publishing failed: {e}')
         except Exception as e:  # redis-py and slixmpp errors
@@ -74,9 +69,9 @@ def publish(ctx, node, file, raw):
 @click.pass_context
 def nodes(ctx):
     """List the nodes on the server."""
-    with _publisher(ctx) as publisher:
+    with _transport(ctx) as lvalert:
         try:
-            names = publisher.nodes()
+            names = lvalert.nodes()
         except Exception as e:
             raise click.ClickException(
                 f'listing nodes failed: {type(e).__name__}: {e}')

@@ -21,9 +21,7 @@ from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
-from lxml import etree
-
-from .parsing import get_ivorn, is_voevent, parse
+from ..util.xml import XMLError, parse, voevent_ivorn
 from .server import NoSubscribers
 
 __all__ = ('QUEUE_KEY', 'SENDING_KEY', 'check_notice', 'enqueue', 'run')
@@ -42,16 +40,10 @@ def check_notice(payload, max_size):
 
     Raises
     ------
-    lxml.etree.XMLSyntaxError, ValueError
-        If it is not a VOEvent with an IVORN.
+    gwcelery.util.xml.XMLError
+        If it is not a VOEvent with an IVORN, or is unsafe.
     """
-    root = parse(payload, max_size)
-    if not is_voevent(root):
-        raise ValueError(f'not a VOEvent (root element {root.tag})')
-    ivorn = get_ivorn(root)
-    if not ivorn:
-        raise ValueError('VOEvent has no ivorn')
-    return ivorn
+    return voevent_ivorn(parse(payload, max_size))
 
 
 def enqueue(redis_url, payloads):
@@ -95,7 +87,7 @@ async def _serve_one(client, broadcaster):
         # The last listener left between the check and the send.
         await client.lmove(SENDING_KEY, QUEUE_KEY, 'RIGHT', 'LEFT')
         return
-    except (etree.XMLSyntaxError, ValueError) as e:
+    except XMLError as e:
         log.error('Dropping a queued notice of %d bytes that is not a valid '
                   'VOEvent: %s', len(payload), e)
     else:

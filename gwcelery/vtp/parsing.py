@@ -1,21 +1,21 @@
-"""Safe parsing of VOEvent Transport Protocol packets, and Transport messages.
+"""Reading VOEvent Transport Protocol packets, and building Transport
+messages.
 
-Every packet comes from the network, so it is parsed with an lxml parser that
-expands no entities, loads nothing from the network, keeps libxml2's limits
-on tree depth and text size (``huge_tree=False``), and rejects documents
-larger than a size limit before parsing. A document that declares a DTD is
-rejected outright: VOEvents never carry one, and a DTD is where entity bombs
-and external entities live.
-
-Errors are :class:`lxml.etree.XMLSyntaxError` (or its subclass
-:class:`UnsafeXMLError`), the exception pygcn's client already handles.
+Every packet comes from the network: :func:`parse_packet` reads it with
+:func:`gwcelery.util.xml.parse` (no DTD subset, no entities, no network,
+libxml2's limits, a size limit; see :mod:`gwcelery.util.xml`) and accepts
+only the two kinds of VTP document, a Transport message or a VOEvent with
+an IVORN. It raises :class:`gwcelery.util.xml.XMLError`, a
+:class:`ValueError`.
 """
 import datetime
 
 from lxml import etree
 
-__all__ = ('MAX_PACKET_SIZE', 'UnsafeXMLError', 'parse', 'is_voevent',
-           'get_ivorn', 'get_notice_type', 'transport_role', 'transport')
+from ..util import xml
+
+__all__ = ('MAX_PACKET_SIZE', 'parse_packet', 'get_notice_type',
+           'transport_role', 'transport')
 
 MAX_PACKET_SIZE = 1 << 20
 """Default limit on a packet's size (bytes). GCN notices are a few kB."""
@@ -30,74 +30,37 @@ TRANSPORT_TAGS = frozenset(
         'http://telescope-networks.org/xml/Transport/v1.1',
         'http://www.telescope-networks.org/xml/Transport/v1.1'))
 
-#: Root tags of VOEvents (versions 1.1 and 2.0).
-VOEVENT_TAGS = frozenset((
-    '{http://www.ivoa.net/xml/VOEvent/v1.1}VOEvent',
-    '{http://www.ivoa.net/xml/VOEvent/v2.0}VOEvent'))
 
-
-class UnsafeXMLError(etree.XMLSyntaxError):
-    """A document refused before or after parsing: too large, or with a DTD."""
-
-    def __init__(self, message):
-        super().__init__(message, 0, 0, 0, None)
-        self.reason = message
-
-    def __str__(self):
-        return self.reason
-
-
-def parse(payload, max_size=MAX_PACKET_SIZE):
-    """Parse an untrusted XML document.
+def parse_packet(payload, max_size=MAX_PACKET_SIZE):
+    """Parse a VTP packet: a Transport message or a VOEvent.
 
     Parameters
     ----------
     payload : bytes
-        The document.
+        The packet, without its length prefix.
     max_size : int
         Largest accepted size in bytes.
 
     Returns
     -------
     lxml.etree._Element
-        The root element.
+        The root element: a Transport message (see :func:`transport_role`)
+        or a VOEvent with an IVORN.
 
     Raises
     ------
-    UnsafeXMLError
-        If the document is too large or declares a DTD.
-    lxml.etree.XMLSyntaxError
-        If it is not well-formed XML.
-    TypeError
-        If ``payload`` is not bytes.
+    gwcelery.util.xml.XMLError
+        If :func:`gwcelery.util.xml.parse` refuses the document, or it is
+        neither a Transport message nor a VOEvent with an IVORN.
     """
-    if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise TypeError(f'expected bytes, not {type(payload).__name__}')
-    if len(payload) > max_size:
-        raise UnsafeXMLError(
-            f'document of {len(payload)} bytes exceeds the limit of '
-            f'{max_size} bytes')
-    # A parser per call: lxml parsers must not be shared between threads.
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=False,
-        load_dtd=False, dtd_validation=False)
-    root = etree.fromstring(bytes(payload), parser)
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
-        raise UnsafeXMLError(
-            'document declares a DTD (<!DOCTYPE ...>); VOEvents never do, '
-            'and entity bombs hide there')
+    root = xml.parse(payload, max_size)
+    if root.tag not in TRANSPORT_TAGS:
+        try:
+            xml.voevent_ivorn(root)
+        except xml.XMLError as e:
+            raise xml.XMLError('neither a Transport message nor a VOEvent '
+                               f'with an ivorn: {e}') from None
     return root
-
-
-def is_voevent(root):
-    """Whether a parsed document is a VOEvent."""
-    return root.tag in VOEVENT_TAGS
-
-
-def get_ivorn(root):
-    """The ``ivorn`` of a VOEvent, or ``None``."""
-    return root.get('ivorn')
 
 
 def get_notice_type(root):

@@ -10,24 +10,21 @@ each VOEvent.
 Each subscriber has its own send queue and writer task, and every write has
 a deadline, so one that never reads, never answers or sends garbage is
 dropped without delaying the others. Packets from subscribers are read with
-the size limit and parsed with the safe parser of :mod:`.parsing`.
+the size limit and parsed with :func:`.parsing.parse_packet`.
 
 It is asyncio code; :class:`BroadcasterThread` runs one in a background
 thread for synchronous callers (the voevent worker's ``send`` task).
 """
 import asyncio
-import concurrent.futures
 import ipaddress
 import logging
 import socket
-import threading
 import time
 
-from lxml import etree
-
+from ..util.asyncio_thread import LoopThread
+from ..util.xml import XMLError, parse, voevent_ivorn
 from .framing import FramingError, frame, read_packet
-from .parsing import (MAX_PACKET_SIZE, get_ivorn, is_voevent, parse,
-                      transport, transport_role)
+from .parsing import MAX_PACKET_SIZE, parse_packet, transport, transport_role
 
 __all__ = ('NoSubscribers', 'Whitelist', 'parse_address', 'Broadcaster',
            'BroadcasterThread')
@@ -251,8 +248,8 @@ class Broadcaster:
             if payload is None:
                 return
             try:
-                root = parse(payload, self.max_packet_size)
-            except etree.XMLSyntaxError as e:
+                root = parse_packet(payload, self.max_packet_size)
+            except XMLError as e:
                 peer.malformed += 1
                 log.warning('%s: ignoring a malformed packet of %d bytes from '
                             '%s: %s', self.name, len(payload), peer.name, e)
@@ -264,14 +261,13 @@ class Broadcaster:
             elif role == 'iamalive':
                 peer.last_heard = loop.time()
                 log.debug('%s: iamalive from %s', self.name, peer.name)
-            elif role is None and is_voevent(root):
+            elif role is None:
                 log.warning('%s: ignoring VOEvent %s from subscriber %s: '
                             'subscribers do not publish', self.name,
-                            get_ivorn(root), peer.name)
+                            voevent_ivorn(root), peer.name)
             else:
-                log.warning('%s: ignoring unexpected packet from %s '
-                            '(tag %s, role %r)', self.name, peer.name,
-                            root.tag, role)
+                log.warning('%s: ignoring a Transport message with role %r '
+                            'from %s', self.name, role, peer.name)
 
     def _on_receipt(self, peer, role, root, now):
         origin = (root.findtext('Origin') or '').strip()
@@ -368,15 +364,10 @@ class Broadcaster:
         ------
         NoSubscribers
             If no subscriber is connected.
-        lxml.etree.XMLSyntaxError, ValueError
-            If the payload is not a VOEvent with an IVORN.
+        gwcelery.util.xml.XMLError
+            If the payload is not a VOEvent with an IVORN, or is unsafe.
         """
-        root = parse(payload, self.max_packet_size)
-        if not is_voevent(root):
-            raise ValueError(f'not a VOEvent (root element {root.tag})')
-        ivorn = get_ivorn(root)
-        if not ivorn:
-            raise ValueError('VOEvent has no ivorn')
+        ivorn = voevent_ivorn(parse(payload, self.max_packet_size))
         if not self.peers:
             raise NoSubscribers(f'{self.name}: no subscriber is connected')
         loop = asyncio.get_running_loop()
@@ -414,7 +405,8 @@ class Broadcaster:
 
 
 class BroadcasterThread:
-    """Runs a :class:`Broadcaster` on an event loop in a daemon thread.
+    """Runs a :class:`Broadcaster` on an event loop in a daemon thread
+    (a :class:`~gwcelery.util.asyncio_thread.LoopThread`).
 
     Parameters
     ----------
@@ -423,39 +415,22 @@ class BroadcasterThread:
 
     def __init__(self, broadcaster):
         self.broadcaster = broadcaster
-        self.loop = None
-        self.thread = None
+        self._loop = LoopThread(broadcaster.name)
 
     def start(self, timeout=10.0):
         """Start the thread and the server; raise if the server cannot
         start (port in use, …)."""
-        started = concurrent.futures.Future()
-        self.loop = asyncio.new_event_loop()
-
-        def run():
-            asyncio.set_event_loop(self.loop)
-            try:
-                self.loop.run_until_complete(self.broadcaster.start())
-            except BaseException as e:
-                started.set_exception(e)
-                self.loop.close()
-                return
-            started.set_result(None)
-            try:
-                self.loop.run_forever()
-            finally:
-                self.loop.close()
-
-        self.thread = threading.Thread(
-            target=run, name=self.broadcaster.name, daemon=True)
-        self.thread.start()
-        started.result(timeout)
+        self._loop.start()
+        try:
+            self.call(self.broadcaster.start(), timeout)
+        except BaseException:
+            self._loop.stop(timeout)
+            raise
         return self
 
     def call(self, coroutine, timeout):
         """Run a coroutine on the broadcaster's loop and return its result."""
-        return asyncio.run_coroutine_threadsafe(
-            coroutine, self.loop).result(timeout)
+        return self._loop.call(coroutine, timeout)
 
     def send(self, payload):
         """:meth:`Broadcaster.broadcast`, from any thread."""
@@ -468,10 +443,9 @@ class BroadcasterThread:
 
     def stop(self, timeout=10.0):
         """Stop the server and the thread."""
-        if self.thread is None or not self.thread.is_alive():
+        if not self._loop.running:
             return
         try:
             self.call(self.broadcaster.stop(), timeout)
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout)
+            self._loop.stop(timeout)

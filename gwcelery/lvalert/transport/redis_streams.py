@@ -1,25 +1,43 @@
-"""The embedded LVAlert transport: Redis Streams.
+"""The embedded LVAlert transport: Redis Streams (``redis://``, ``rediss://``).
 
-For a deployment with no XMPP server. Each node is a stream under the key
-``lvalert:<node>``; an item is a stream entry whose field ``alert`` holds
-the JSON text, and the entry id is the item id. The set ``lvalert:nodes``
-names the nodes that exist.
+For a deployment with no XMPP server: the alerts travel through the
+deployment's own Redis. ``redis://HOST[:PORT][/DB]``; ``rediss://`` is the
+same over TLS.
 
-The listener reads through a consumer group (``gwcelery``) with one fixed
-consumer name, and acknowledges an entry only after its callback returned.
-Entries delivered but not acknowledged (the listener died, or dispatching
-failed) stay in the group's pending list and are read again, first, when a
-listener starts; entries published while no listener ran wait in the
-stream. Delivery is therefore at least once: an entry whose dispatch
-finished just before a crash, but whose acknowledgement did not, is
-dispatched again.
-
-A node's group is created, at the end of its stream, the first time a
-listener subscribes to it: like an XMPP subscription, it receives what is
-published from then on. Streams are capped at about
-:data:`~gwcelery.conf.lvalert_stream_maxlen` entries (Redis trims whole
-blocks, so a few more may remain); an entry trimmed before it was read is
-lost, and this is logged.
+Layout
+    Each node is a stream under the key ``lvalert:<node>``; an item is a
+    stream entry whose field ``alert`` holds the JSON text, and the entry
+    id is the item id. The set ``lvalert:nodes`` names the nodes that
+    exist.
+Delivery: at least once
+    The listener reads through a consumer group (``gwcelery``) with one
+    fixed consumer name, and acknowledges an entry only after its callback
+    returned. An entry whose callback raised (dispatching failed: the
+    broker is unreachable) stays pending and is offered again after a
+    pause, with back-off. An entry whose dispatch finished just before a
+    crash, but whose acknowledgement did not, is dispatched again.
+Order
+    Entries of one node are delivered in the order they were published
+    (after a restart, those left pending first); there is no order across
+    nodes.
+Recovery after an outage
+    Entries delivered but not acknowledged (the listener died) stay in the
+    group's pending list and are read again, first, when a listener
+    starts; entries published while no listener ran wait in the stream;
+    while Redis itself is unreachable the listener retries with back-off
+    up to ``max_backoff`` (30 s) and then continues where the group left
+    off. So a listener stopped, killed or cut off from Redis misses
+    nothing that is still in the stream.
+Subscription
+    A node's group is created, at the end of its stream, the first time a
+    listener subscribes to it: like an XMPP subscription, it receives what
+    is published from then on.
+Limits
+    Streams are capped at about :data:`~gwcelery.conf.lvalert_stream_maxlen`
+    entries (10,000; Redis trims whole blocks, so a few more may remain):
+    an entry trimmed before it was read is lost, and this is logged.
+    Redis itself imposes no item size below 512 MB; listeners refuse
+    payloads over :data:`~gwcelery.conf.lvalert_max_payload`.
 """
 import logging
 import time
@@ -27,9 +45,9 @@ import time
 import redis
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
 
-from .transports import parse_url
+from .base import Transport
 
-__all__ = ('stream_key', 'RedisPublisher', 'RedisListener')
+__all__ = ('stream_key', 'RedisTransport')
 
 log = logging.getLogger(__name__)
 
@@ -48,59 +66,21 @@ def stream_key(node):
     return PREFIX + node
 
 
-class RedisPublisher:
-    """Publishes to node streams. Thread safe: redis-py's connection pool
-    hands each concurrent caller its own connection and reuses them.
+class RedisTransport(Transport):
+    """LVAlert on Redis Streams.
+
+    Thread safe: redis-py's connection pool hands each concurrent caller
+    its own connection and reuses them.
 
     Parameters
     ----------
-    url : str
+    server : .url.ServerURL
         ``redis://HOST[:PORT][/DB]``.
     maxlen : int
         Approximate cap on each stream's length.
-    """
-
-    def __init__(self, url, maxlen=10000):
-        self.client = redis.Redis.from_url(url, health_check_interval=30)
-        self.maxlen = maxlen
-
-    def create_node(self, node):
-        """Declare a node (its stream appears with its first item)."""
-        self.client.sadd(NODES_KEY, node)
-
-    def publish(self, node, payload):
-        """Append a payload (JSON text) to the node's stream.
-
-        Returns
-        -------
-        str
-            The item id (the stream entry id).
-        """
-        pipe = self.client.pipeline(transaction=False)
-        pipe.xadd(stream_key(node), {FIELD: payload},
-                  maxlen=self.maxlen, approximate=True)
-        pipe.sadd(NODES_KEY, node)
-        entry_id, _ = pipe.execute()
-        return entry_id.decode()
-
-    def nodes(self):
-        """Names of the nodes that exist."""
-        return sorted(n.decode() for n in self.client.smembers(NODES_KEY))
-
-    def close(self):
-        self.client.close()
-
-
-class RedisListener:
-    """Reads node streams through a consumer group.
-
-    Parameters
-    ----------
-    url : str
-        ``redis://HOST[:PORT][/DB]``.
     group : str
-        Consumer group name: listeners that must each see every item (a
-        benchmark beside the deployment, say) use different groups.
+        Consumer group of the listener: listeners that must each see every
+        item (a benchmark beside the deployment, say) use different groups.
     block : float
         Longest wait for new entries (seconds); also how often
         ``should_stop`` is checked.
@@ -110,21 +90,50 @@ class RedisListener:
         Longest pause between attempts to reach an unreachable Redis.
     """
 
-    def __init__(self, url, group=DEFAULT_GROUP, block=0.5, batch=100,
-                 max_backoff=30.0):
-        self.url = url
+    name = 'Redis Streams'
+    default_port = 6379
+
+    def __init__(self, server, *, maxlen=10000, group=DEFAULT_GROUP,
+                 block=0.5, batch=100, max_backoff=30.0):
+        super().__init__(server)
+        self.maxlen = maxlen
         self.group = group
         self.block_ms = max(1, int(block * 1000))
         self.batch = batch
         self.max_backoff = max_backoff
-        # The socket timeout must outlast a blocking read.
+        # The socket timeout must outlast a blocking read; it also bounds
+        # a publication to a server that accepts connections but hangs.
         self.client = redis.Redis.from_url(
-            url, socket_timeout=block + 10, socket_connect_timeout=5)
-        self.ready = False
-        """True once every node's group exists (for tests and benchmarks)."""
+            server.url, socket_timeout=block + 10, socket_connect_timeout=5,
+            health_check_interval=30)
 
-    def close(self):
+    @classmethod
+    def from_conf(cls, conf, server, **options):
+        """The transport with :data:`~gwcelery.conf.lvalert_stream_maxlen`."""
+        options.setdefault('maxlen', conf.get('lvalert_stream_maxlen', 10000))
+        return cls(server, **options)
+
+    # -- publishing ------------------------------------------------------
+
+    def create_node(self, node):
+        """Declare a node (its stream appears with its first item)."""
+        self.client.sadd(NODES_KEY, node)
+
+    def _publish(self, node, payload):
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xadd(stream_key(node), {FIELD: payload},
+                  maxlen=self.maxlen, approximate=True)
+        pipe.sadd(NODES_KEY, node)
+        entry_id, _ = pipe.execute()
+        return entry_id.decode()
+
+    def nodes(self):
+        return sorted(n.decode() for n in self.client.smembers(NODES_KEY))
+
+    def _close(self):
         self.client.close()
+
+    # -- listening -------------------------------------------------------
 
     def _ensure_groups(self, nodes):
         for node in nodes:
@@ -168,32 +177,22 @@ class RedisListener:
             if self._deliver(response, callback):
                 log.info('Processed entries left pending by a previous run')
 
-    def run(self, nodes, callback, should_stop):
-        """Deliver entries until should_stop() returns true.
-
-        Parameters
-        ----------
-        nodes : iterable of str
-            Nodes to read.
-        callback : callable
-            ``callback(node, item_id, payload)``; payload is the JSON text
-            as :class:`bytes`. If it raises, the entry stays pending and is
-            offered again after a pause.
-        should_stop : callable
-            Checked at least every ``block`` seconds.
-        """
+    def listen(self, nodes, callback, should_stop):
+        """Deliver entries until ``should_stop()`` returns true; see
+        :meth:`.Transport.listen`. Payloads are :class:`bytes`."""
         nodes = sorted(set(nodes))
         streams = [stream_key(n) for n in nodes]
+        self.ready.clear()
         backoff = 0.5
         while not should_stop():
             try:
                 if not nodes:
-                    self.ready = True
+                    self.ready.set()
                     time.sleep(self.block_ms / 1000)
                     continue
                 self._ensure_groups(nodes)
                 self._pending(streams, callback, should_stop)
-                self.ready = True
+                self.ready.set()
                 backoff = 0.5
                 while not should_stop():
                     response = self.client.xreadgroup(
@@ -202,7 +201,7 @@ class RedisListener:
                     self._deliver(response, callback)
             except (ConnectionError, TimeoutError) as e:
                 log.warning('LVAlert Redis at %s unreachable (%s); retrying '
-                            'in %.1f s', _redact(self.url), e, backoff)
+                            'in %.1f s', self.server.redacted, e, backoff)
             except ResponseError as e:
                 if 'NOGROUP' in str(e):
                     # The stream or group was deleted under us: recreate.
@@ -222,8 +221,3 @@ def _sleep_unless(should_stop, seconds):
     deadline = time.monotonic() + seconds
     while not should_stop() and time.monotonic() < deadline:
         time.sleep(min(0.2, max(0, deadline - time.monotonic())))
-
-
-def _redact(url):
-    return parse_url(url).redacted
-
