@@ -25,7 +25,6 @@ Prints p50/p99 and writes the JSON record of :mod:`benchmarks.common` to
 """
 import argparse
 import datetime
-import os
 import re
 import sys
 import time
@@ -35,8 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # The project root instead of this folder, whose gcn.py would shadow pygcn.
 sys.path[0] = str(ROOT)
 
+from benchmarks import superevents  # noqa: E402
 from benchmarks.common import (  # noqa: E402
-    Processes, Run, answers, free_port, latencies, parse_args, wait_for)
+    Run, free_port, latencies, parse_args, wait_for)
 
 CONF = 'benchmarks.external_triggers_conf'
 QUICK = {'n': 3}
@@ -53,32 +53,15 @@ def _seconds(stamp):
     return when.timestamp()
 
 
-class System(Processes):
-    """The processes under test."""
+class System(superevents.System):
+    """The superevent benchmark's Redis and GraceDb, with the GCN feed,
+    the listeners and an exttrig worker."""
 
     def start_all(self):
-        # The environment first: this process and every child read their
-        # configuration from it when gwcelery is first imported.
-        self.redis_url = self.redis()
-        port, feed_port = free_port(), free_port()
-        self.gracedb_url = f'http://127.0.0.1:{port}/api/'
-        os.environ.update({
-            'CELERY_CONFIG_MODULE': CONF,
-            'CELERY_BROKER_URL': self.redis_url,
-            'CELERY_RESULT_BACKEND': self.redis_url,
-            'GWCELERY_BENCH_GRACEDB_URL': self.gracedb_url,
-            'GWCELERY_BENCH_LVALERT_URL': self.redis_url,
-            'GWCELERY_BENCH_GCN_ADDRESS': f'127.0.0.1:{feed_port}',
-            'PYTHONPATH': str(ROOT)})
-        import redis
-        self.client = redis.Redis.from_url(self.redis_url)
-        self.gwcelery('gracedb', 'localgracedb', '--port', str(port),
-                      '--database',
-                      f'sqlite:///{self.folder / "gracedb.sqlite"}',
-                      '--lvalert-url', self.redis_url)
+        feed_port = free_port()
+        self.start_gracedb(
+            CONF, GWCELERY_BENCH_GCN_ADDRESS=f'127.0.0.1:{feed_port}')
         self.gwcelery('feed', 'gcn', 'feed')
-        wait_for(lambda: self.alive('gracedb') or answers(self.gracedb_url),
-                 timeout=30, what='the local GraceDb')
         from gwcelery import app
         self.worker(app, 'general', 'celery', '-c', '6')
         self.gwcelery('beat', 'beat', '-l', 'info',
@@ -86,20 +69,11 @@ class System(Processes):
         # As deployed: one process.
         self.worker(app, 'exttrig', 'exttrig', '-c', '1')
         from gwcelery.tasks.raven import EXTERNAL_NODES, SUPEREVENT_NODES
-        nodes = SUPEREVENT_NODES + EXTERNAL_NODES
-        wait_for(lambda: all(self._streams(nodes)), timeout=90,
-                 what='the LVAlert listener')
+        wait_for(lambda: self._listening(SUPEREVENT_NODES + EXTERNAL_NODES),
+                 timeout=90, what='the LVAlert listener')
         wait_for(lambda: self.alive('feed') or re.search(
             r'subscriber \S+ connected', self.log('feed')), timeout=90,
             what='the GCN listener')
-
-    def _streams(self, nodes):
-        import redis
-        for node in nodes:
-            try:
-                yield bool(self.client.xinfo_groups(f'lvalert:{node}'))
-            except redis.ResponseError:  # no stream yet
-                yield False
 
     def created(self):
         """{ivorn: (graceid, time the event was created)}."""

@@ -30,11 +30,13 @@ out in GraceDb. The rules (see :doc:`/external_triggers`):
 """
 import dataclasses
 import datetime
-import math
 import re
 from urllib.parse import urlsplit
 
 from gcn import NoticeType
+
+from .util import isotime
+from .util.numbers import finite
 
 __all__ = ('MISSION_TYPES', 'NOTICE_TYPES', 'Notice', 'Skip', 'NoticeError',
            'read')
@@ -128,12 +130,9 @@ def _boolean(params, name):
 
 def _number(value, name):
     try:
-        result = float(value)
-    except (TypeError, ValueError):
-        raise NoticeError(f'{name} is not a number: {value!r}') from None
-    if not math.isfinite(result):
-        raise NoticeError(f'{name} is not finite: {value!r}')
-    return result
+        return finite(value, name)
+    except ValueError as e:
+        raise NoticeError(str(e)) from None
 
 
 def _mission(ivorn):
@@ -150,12 +149,9 @@ def _time(root):
     if not text:
         raise NoticeError('no ISOTime in WhereWhen')
     try:
-        when = datetime.datetime.fromisoformat(text)
+        return isotime.utc(text)
     except ValueError:
         raise NoticeError(f'ISOTime is not a time: {text!r}') from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.timezone.utc)
-    return when.astimezone(datetime.timezone.utc)
 
 
 def _check_position(root):

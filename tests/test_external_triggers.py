@@ -214,7 +214,7 @@ def coincidence_entries(stack, object_id, superevent_id, graceid,
 
 def assert_recorded_once(stack, superevent_id, graceid):
     superevent = stack.get_superevent(superevent_id)
-    event = stack.get_event(graceid)
+    event = stack.event(graceid)
     assert graceid in superevent['em_events']
     assert 'EM_COINC' in superevent['labels']
     assert 'EM_COINC' in event['labels']
@@ -227,7 +227,7 @@ def assert_recorded_once(stack, superevent_id, graceid):
 
 def wait_coincidence(stack, superevent_id, graceid, timeout=60):
     def done():
-        event = stack.get_event(graceid)
+        event = stack.event(graceid)
         superevent = stack.get_superevent(superevent_id)
         return ('EM_COINC' in event['labels']
                 and 'EM_COINC' in superevent['labels'])
@@ -272,7 +272,7 @@ def test_coincidence_superevent_first(exttrig_stack):
     done = len(re.findall(rf'Recorded the coincidence of {sid} with '
                           rf'{graceid}', stack.log()))
     for uid, obj in ((sid, superevent),
-                     (graceid, stack.get_event(graceid))):
+                     (graceid, stack.event(graceid))):
         raven.handle.delay({'uid': uid, 'alert_type': 'new', 'data': obj,
                             'object': obj})
     stack.wait_log(rf'Recorded the coincidence of {sid} with {graceid}',
@@ -382,13 +382,13 @@ def test_not_grb_is_kept_out_until_a_notice_says_grb(exttrig_stack):
     stack.wait_log(rf'Coincidence search of {other} \(new alert\): no match')
     assert stack.get_superevent(sid)['em_events'] == []
     assert coincidence_entries(stack, graceid, sid, graceid) == []
-    assert 'EM_COINC' not in stack.get_event(graceid)['labels']
+    assert 'EM_COINC' not in stack.event(graceid)['labels']
     # A later notice says GRB: the label goes, and the search runs.
     stack.send(edit_notice('fermi_grb_gcn.xml', trigger_id=trigger_id,
                            gpstime=t + 1))
     stack.wait_log(rf'Coincidence search of {graceid} \(label_removed '
                    r'alert\)')
-    event = stack.get_event(graceid)
+    event = stack.event(graceid)
     assert 'EM_COINC' in event['labels']
     # Both superevents match; the event joins one of them (GraceDb keeps an
     # event in one superevent at most), and both record the coincidence.

@@ -23,12 +23,12 @@ policy of :mod:`gwcelery.util.xml`, up to :data:`MAX_XML_BYTES`. Every
 reader raises :class:`ValueError` with a reason that the server returns as
 a 400 response.
 """
-import datetime
 import json
-import math
 import zlib
 
 from . import ids, ligolw
+from ..util import isotime
+from ..util.numbers import finite as _number
 from ..util.xml import parse
 
 __all__ = ('read_event_file', 'utc_to_gps', 'MAX_XML_BYTES')
@@ -48,16 +48,6 @@ def utc_to_gps(when):
         back = ids.gps_to_utc(approx)
         approx += (when - back).total_seconds()
     return approx
-
-
-def _number(value, what):
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f'{what} is not a number: {value!r}') from None
-    if not math.isfinite(result):
-        raise ValueError(f'{what} is not finite: {value!r}')
-    return result
 
 
 def _from_coinc(tables):
@@ -214,11 +204,9 @@ def _from_voevent(root):
     if not iso:
         raise ValueError('VOEvent has no WhereWhen ISOTime')
     try:
-        when = datetime.datetime.fromisoformat(iso)
+        when = isotime.utc(iso).replace(tzinfo=None)
     except ValueError:
         raise ValueError(f'VOEvent ISOTime is not a time: {iso!r}') from None
-    if when.tzinfo is not None:
-        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
     grb = {
         'ivorn': root.get('ivorn', ''),
         'author_ivorn': _text(_child(root, 'Who', 'AuthorIVORN')),
