@@ -105,8 +105,8 @@ def notices_to_events(system, client, n, t0):
         queued = time.time()
         feed.enqueue(system.redis_url, [notice])
         ivorn = f'ivo://bench/Fermi#n{i}'
-        wait_for(lambda: ivorn in system.created(), 60, f'event of {ivorn}',
-                 interval=0.01)
+        wait_for(lambda: ivorn in system.created(), timeout=60,
+                 interval=0.01, what=f'event of {ivorn}')
         graceid, created = system.created()[ivorn]
         from_queue.append(created - queued)
         from_receipt.append(created - system.received()[ivorn])
@@ -132,38 +132,38 @@ def superevent_at(client, gpstime):
 
 
 def superevents_to_coincidences(system, client, grbs):
-    latencies = []
+    seconds = []
     for graceid, t in grbs:
         sid = superevent_at(client, t - 2.0)
         created = time.time()
-        wait_for(lambda: (sid, graceid) in system.recorded(), 60,
-                 f'the coincidence of {sid}', interval=0.01)
-        latencies.append(system.recorded()[sid, graceid] - created)
-    return latencies
+        wait_for(lambda: (sid, graceid) in system.recorded(), timeout=60,
+                 interval=0.01, what=f'the coincidence of {sid}')
+        seconds.append(system.recorded()[sid, graceid] - created)
+    return seconds
 
 
 def notices_to_coincidences(system, client, n, t0):
     from gwcelery.vtp import feed
     from tests.fixtures.exttrig import edit_notice
-    latencies = []
+    seconds = []
     for i in range(n):
         t = t0 + 1000.0 * i
         sid = superevent_at(client, t)
         wait_for(lambda: re.search(rf'Coincidence search of {sid} ',
-                                   system.log('exttrig')), 60,
-                 f'the search of {sid}', interval=0.01)
+                                   system.log('exttrig')), timeout=60,
+                 interval=0.01, what=f'the search of {sid}')
         ivorn = f'ivo://bench/Fermi#c{i}'
         notice = edit_notice('fermi_grb_gcn.xml', trigger_id=str(7e8 + i),
                              gpstime=t + 2.0, ivorn=ivorn)
         queued = time.time()
         feed.enqueue(system.redis_url, [notice])
-        wait_for(lambda: ivorn in system.created(), 60, f'event of {ivorn}',
-                 interval=0.01)
+        wait_for(lambda: ivorn in system.created(), timeout=60,
+                 interval=0.01, what=f'event of {ivorn}')
         graceid = system.created()[ivorn][0]
-        wait_for(lambda: (sid, graceid) in system.recorded(), 60,
-                 f'the coincidence of {sid}', interval=0.01)
-        latencies.append(system.recorded()[sid, graceid] - queued)
-    return latencies
+        wait_for(lambda: (sid, graceid) in system.recorded(), timeout=60,
+                 interval=0.01, what=f'the coincidence of {sid}')
+        seconds.append(system.recorded()[sid, graceid] - queued)
+    return seconds
 
 
 def main():
