@@ -195,7 +195,7 @@ def main():
         print(f'{name:28} n={r["n"]:<4} p50 {r["p50_ms"]:8.1f} ms   '
               f'p99 {r["p99_ms"]:8.1f} ms   max {r["max_ms"]:8.1f} ms')
     run.write(results)
-    print(f'written to {args.output}  (logs in {system.folder})')
+    print(f'logs in {system.folder}')
 
 
 if __name__ == '__main__':
