@@ -106,8 +106,8 @@ def handle(self, alert):
                   alert)
         return
     superevent = _is_superevent_alert(alert)
-    label = (alert.get('data') or {}).get('name') \
-        if isinstance(alert.get('data'), dict) else None
+    data = alert.get('data')
+    label = data.get('name') if isinstance(data, dict) else None
     if alert_type == 'new':
         search = search_from_superevent if superevent \
             else search_from_external
