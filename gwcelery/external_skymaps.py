@@ -24,8 +24,8 @@ POINT_RADIUS = 1.0
 #: Error radius (deg) from which a position says nothing useful.
 MAX_RADIUS = 90.0
 
-#: HEALPix resolution of the Gaussian maps: pixels of 0.9°, finer than any
-#: error radius that gets a map.
+#: HEALPix resolution of the Gaussian maps, whose pixels (0.9°) are finer
+#: than any error radius that gets a map.
 NSIDE = 64
 
 #: Name of the sky map file uploaded to an external event.

@@ -91,7 +91,8 @@ class Notice:
     ivorn: str
     notice_type: int
     pipeline: str
-    """Mission: ``Fermi``, ``Swift``, ``INTEGRAL``, ``AGILE``, ``SNEWS``."""
+    """The mission (``Fermi``, ``Swift``, ``INTEGRAL``, ``AGILE`` or
+    ``SNEWS``)."""
     group: str
     """``External``, or ``Test`` for SNEWS test notices."""
     search: str

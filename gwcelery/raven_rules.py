@@ -57,8 +57,8 @@ class Search:
 
     window: Window
     query: str
-    """A GraceDb query: superevents (from an external event) or events
-    (from a superevent)."""
+    """The GraceDb query of superevents (from an external event) or of
+    events (from a superevent)."""
     category: str
     """The category (``production``, ``mdc``, ``test``) of both sides."""
 

@@ -75,8 +75,8 @@ rendering (:func:`gwcelery.tasks.skymaps.plot_volume`) is sent with
 priority 9, behind localizations on the ``openmp`` queue."""
 
 worker_proc_alive_timeout = 30.0
-"""Seconds a new pool process may take to start: importing ligo.skymap
-and lalsuite is slow on a busy machine."""
+"""Seconds a new pool process may take to start (importing ligo.skymap
+and lalsuite is slow on a busy machine)."""
 
 # -- gwcelery settings -------------------------------------------------------
 
@@ -128,12 +128,12 @@ lvalert_max_payload = 1024 * 1024
 logged and dropped. GraceDb's alerts are a few kilobytes."""
 
 lvalert_stream_maxlen = 10000
-"""Embedded (Redis) transport: approximate number of items each node's
-stream keeps. Items trimmed before the listener read them are lost."""
+"""Approximate number of items each node's stream keeps on the embedded
+(Redis) transport. Items trimmed before the listener read them are lost."""
 
 lvalert_node_max_items = 'max'
-"""XMPP transport: how many items the nodes that gwcelery's publisher
-creates keep (``pubsub#max_items``): ``'max'`` for the most the server
+"""How many items the nodes that gwcelery's XMPP publisher creates
+keep (``pubsub#max_items``): ``'max'`` for the most the server
 allows, a number, or ``None`` for the server's default. After an outage a
 listener recovers at most this many items per node; on prosody with file
 storage, each publication costs more the more items a node keeps."""
@@ -294,16 +294,19 @@ serves notices; the ``local`` preset's listener connects there."""
 # -- External triggers and RAVEN (gwcelery.tasks.raven) -----------------------
 
 raven_window_grb_cbc = (-5.0, 1.0)
-"""Coincidence window (s) of a gamma-ray burst and a CBC superevent: the
-GW time (the superevent's ``t_0``) minus the GRB's trigger time must lie
-in it. A merger comes before its burst: up to 5 s before, 1 s after."""
+"""Coincidence window in seconds of a gamma-ray burst and a CBC
+superevent, which the GW time (the superevent's ``t_0``) minus the GRB's
+trigger time must lie in. A merger comes before its burst: up to 5 s
+before, 1 s after."""
 
 raven_window_grb_burst = (-600.0, 60.0)
-"""Coincidence window (s) of a gamma-ray burst and a Burst superevent: GW
-time minus GRB time. Wider than for CBC, since unmodelled GW bursts may
-come from sources whose gamma rays lag by minutes."""
+"""Coincidence window in seconds of a gamma-ray burst and a Burst
+superevent, for the GW time minus the GRB time. Wider than for CBC, since
+unmodelled GW bursts may come from sources whose gamma rays lag by
+minutes."""
 
 raven_window_snews = (-10.0, 10.0)
-"""Coincidence window (s) of a SNEWS supernova neutrino alert and a Burst
-superevent: GW time minus neutrino time. (A core-collapse supernova is no
-compact binary: SNEWS alerts are not compared with CBC superevents.)"""
+"""Coincidence window in seconds of a SNEWS supernova neutrino alert and
+a Burst superevent, for the GW time minus the neutrino time. (A
+core-collapse supernova is no compact binary: SNEWS alerts are not
+compared with CBC superevents.)"""

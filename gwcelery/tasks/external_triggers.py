@@ -74,8 +74,10 @@ def record(payload, notice):
 
     Returns
     -------
-    (graceid, action) : (str, str)
-        ``action`` is ``'created'``, ``'replaced'`` or ``'unchanged'``.
+    graceid : str
+        The trigger's event.
+    action : str
+        ``'created'``, ``'replaced'`` or ``'unchanged'``.
     """
     with locks.hold(f'exttrig:{notice.pipeline}:{notice.trigger_id}',
                     ttl=LOCK_TTL, wait=LOCK_WAIT):

@@ -284,9 +284,10 @@ def _log_coincidence(superevent, event, window, marker):
 
     Returns
     -------
-    (far, wrote) : (dict or None, bool)
-        The FARs (``None`` if there are none), and whether an entry was
-        written (``False``: both sides had it already).
+    far : dict or None
+        The FARs (``None`` if there are none).
+    wrote : bool
+        Whether an entry was written (``False``: both sides had it).
     """
     sid, graceid = superevent['superevent_id'], event['graceid']
     on_superevent = _find_record(sid, marker)
