@@ -290,3 +290,20 @@ dropped."""
 gcn_feed_address = '127.0.0.1:8099'
 """``'HOST:PORT'`` where ``gwcelery gcn feed``, the local stand-in for GCN,
 serves notices; the ``local`` preset's listener connects there."""
+
+# -- Health check (gwcelery nagios) -----------------------------------------
+
+listener_status_ttl = 15.0
+"""Seconds that a listener's status record in Redis lives without renewal
+(:mod:`gwcelery.status`): the LVAlert and GCN listeners renew theirs while
+they are subscribed or connected, so the health check sees a dead
+listener at most this long after it died."""
+
+voevent_broadcaster_expected_subscribers = ()
+"""Subscribers that must be connected to the VOEvent broadcaster for
+``gwcelery nagios`` to say OK: addresses, networks or host names, as in
+:data:`voevent_broadcaster_whitelist`. Empty: no subscriber is required."""
+
+nagios_timeout = 5.0
+"""Seconds that ``gwcelery nagios`` waits for the workers' answers and for
+GraceDb."""
