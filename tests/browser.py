@@ -131,11 +131,11 @@ class Chromium:
             self.ws.close()
             self.loop.close()
         finally:
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                try:
-                    self.proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait()
+            from .conftest import _stop_process
+            _stop_process(self.proc, 15)
+            # Its renderer and helper processes, if any outlived it.
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             shutil.rmtree(self.profile, ignore_errors=True)
