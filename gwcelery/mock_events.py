@@ -23,7 +23,7 @@ import uuid
 __all__ = ('SIDEREAL_DAY', 'load', 'dump', 'event_time', 'psd_name',
            'shift', 'near_copy', 'grb_notice')
 
-#: Seconds in a sidereal day: one rotation of the Earth against the stars.
+#: One rotation of the Earth against the stars, in seconds (a sidereal day).
 SIDEREAL_DAY = 86164.0905
 
 

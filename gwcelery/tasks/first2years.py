@@ -42,8 +42,8 @@ log = logging.getLogger(__name__)
 #: Redis counter that chooses the next bank event (round robin).
 COUNTER_KEY = 'gwcelery:first2years:counter'
 
-#: Redis key of a JSON record of the last upload: ``time`` (Unix),
-#: ``name``, ``gpstime``, ``pipelines``.
+#: Redis key of a JSON record of the last upload, with ``time`` (Unix),
+#: ``name``, ``gpstime`` and ``pipelines``.
 LAST_KEY = 'gwcelery:first2years:last'
 
 #: Package file of the Fermi GBM notice that :func:`replay_grb` rewrites.

@@ -28,7 +28,7 @@ the ordinary life of a long-lived connection and pygcn reconnects by itself.
 
 While connected, the listener records the server's address in Redis
 (:mod:`gwcelery.status`, name ``gcn``) for the health check
-(:class:`_ConnectionRecord`).
+(``_ConnectionRecord``).
 """
 import functools
 import logging
