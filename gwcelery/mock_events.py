@@ -29,7 +29,10 @@ SIDEREAL_DAY = 86164.0905
 
 def load(coinc):
     """Parse a coinc.xml (bytes) into an igwn-ligolw document."""
-    from igwn_ligolw import utils
+    # lsctables registers its table classes when imported; a document
+    # parsed before that has plain tables, without the rows' time
+    # properties.
+    from igwn_ligolw import lsctables, utils  # noqa: F401
     return utils.load_fileobj(io.BytesIO(coinc))
 
 

@@ -42,7 +42,7 @@ def test_beat_uploads_a_candidate_that_becomes_one_superevent(
     env = {'CELERY_CONFIG_MODULE': 'conf_mock', 'PYTHONPATH':
            f'{tmp_path}{os.pathsep}{os.environ["PYTHONPATH"]}'}
     start = gps_now()
-    start_worker('mock-general', 'celery', '-c', '4', env=env)
+    general = start_worker('mock-general', 'celery', '-c', '4', env=env)
     start_worker('mock-superevent', 'superevent', '-c', '1',
                  '--prefetch-multiplier', '1', env=env)
     start_beat(env=env)
@@ -59,6 +59,9 @@ def test_beat_uploads_a_candidate_that_becomes_one_superevent(
 
     group = wait_for(first_candidate, timeout=90, interval=0.5,
                      what='the copies of a mock event to join a superevent')
+    # The first upload of the stream made them, in a fresh pool process.
+    assert 'Mock event 0: ' in general.log()
+    assert 'raised unexpected' not in general.log(), general.log()
     assert sorted(e['pipeline'] for e in group) == sorted(PIPELINES)
     assert {e['group'] for e in group} == {'CBC'}
     # Times moved to the present by whole sidereal days (the bank is from
