@@ -28,8 +28,8 @@ def test_notice(tmp_path, start_gracedb):
     # The test configuration's recording handler ran, in this process.
     assert re.search(r'\d+\.\d\ds tests\.fixtures\.gcn\.record_fermi\('
                      r'<\d+ bytes>\)\n +\d+\.\d\ds   -> None \(', out), out
-    assert re.search(r'Done: \d+ task\(s\), \d+ LVAlert message\(s\), '
-                     r'0 failure\(s\)', out)
+    assert re.search(r'Done: \d+ task\(s\), \d+ message\(s\) \(LVAlert and '
+                     r'GCN\), 0 failure\(s\)', out)
     if 'gwcelery.tasks.external_triggers.handle_gcn(' in out:
         from ligo.gracedb.rest import GraceDb
         server = start_gracedb(database=database)
@@ -72,3 +72,7 @@ def test_event(tmp_path, start_gracedb):
     assert {'coinc.xml', 'psd.xml.gz'} <= set(files)
     if 'localize' in out:
         assert 'bayestar.multiorder.fits' in files
+    if 'gwcelery.tasks.voevent.send(' in out:
+        # Sent through the in-process broadcaster and echoed back.
+        assert 'GCN notice received back' in out
+        assert client.voevents(superevent_id).json()['voevents']

@@ -19,10 +19,15 @@ How it is one process:
 * LVAlert is synchronous: that GraceDb's messages are queued for the main
   thread, which hands each to the handler registry, one at a time, until
   nothing is left.
+* VOEvents go out through a real broadcaster in this process, to which
+  pygcn's client is subscribed in GCN's place: it acknowledges each notice
+  and sends it back, as GCN does, and the main thread hands what comes
+  back to the GCN notice handlers (the echo check).
 * Redis, which some tasks use for locks and claims, is a scratch
   ``redis-server`` of its own, so that nothing touches a running
   deployment.
 """
+import contextlib
 import logging
 import os
 import queue
@@ -109,14 +114,14 @@ class _Steps:
 
 
 class _QueuedAlerts:
-    """The in-process GraceDb's LVAlert publisher: messages wait in a queue
-    for the main thread."""
+    """The in-process GraceDb's LVAlert publisher: messages wait in the
+    inbox for the main thread."""
 
-    def __init__(self):
-        self.queue = queue.Queue()
+    def __init__(self, inbox):
+        self.inbox = inbox
 
     def publish(self, node, message):
-        self.queue.put((node, message))
+        self.inbox.put(('lvalert', node, message))
 
     def close(self):
         pass
@@ -133,16 +138,29 @@ class _Session:
         self.redis = None
         self.server = None
         self.gracedb = None
-        self.alerts = _QueuedAlerts()
+        self.broadcaster = None
+        # What the main thread hands on, in order: LVAlert messages and
+        # the notices that the stand-in for GCN sends back.
+        self.inbox = queue.Queue()
+        self.alerts = _QueuedAlerts(self.inbox)
 
     def __enter__(self):
         self._start_redis()
         self._start_gracedb()
+        self._start_broadcaster()
         conf = self.app.conf
         conf.task_always_eager = True
         conf.task_eager_propagates = False
         conf.task_store_eager_result = False
         conf.gracedb_max_retries = min(conf.gracedb_max_retries, MAX_RETRIES)
+        # Celery runs an eager task sent with delay() under a guard that
+        # refuses result.get(), which protects workers from waiting on
+        # their own queue; but an eager task that replaces itself with a
+        # chain (Task.replace) must get each link's result. Here every
+        # result is computed before anyone asks for it, so nothing can
+        # block: lift the guard for this process.
+        import celery.app.task
+        celery.app.task.denied_join_result = contextlib.nullcontext
         self.app.loader.import_default_modules()
         for task in self.app.tasks.values():
             if task.max_retries is None or task.max_retries > MAX_RETRIES:
@@ -187,15 +205,41 @@ class _Session:
         self.app.conf.gracedb_url = url
         self.echo(f'Local GraceDb (in this process): {url}')
 
+    def _start_broadcaster(self):
+        """The VOEvent broadcaster that voevent.send uses, and pygcn's
+        client subscribed to it in GCN's place: it acks every notice and,
+        as GCN does, sends it back to us (to the inbox)."""
+        import gcn as pygcn
+
+        from ..tasks import voevent
+        from ..vtp.server import BroadcasterThread
+        conf = self.app.conf
+        port = free_port()
+        conf.voevent_broadcaster_address = f'127.0.0.1:{port}'
+        conf.voevent_broadcaster_whitelist = ('127.0.0.1',)
+        self.broadcaster = BroadcasterThread(voevent._make_broadcaster(conf))
+        self.broadcaster.start()
+        voevent._broadcaster = self.broadcaster
+        quiet = logging.getLogger(__name__ + '.gcn')
+        # Its reconnection attempts once the broadcaster stops are noise.
+        quiet.setLevel(logging.CRITICAL + 1)
+        threading.Thread(target=pygcn.listen, name='gcn-stand-in', kwargs=dict(
+            host='127.0.0.1', port=port, ivorn='ivo://gwcelery/debug-gcn',
+            handler=lambda payload, root: self.inbox.put(('gcn', payload)),
+            max_reconnect_timeout=1, log=quiet), daemon=True).start()
+        wait_for(lambda: self.broadcaster.info()['peers'], timeout=20,
+                 what='the stand-in for GCN to subscribe')
+
     def run_alerts(self, timeout):
-        """Hand every LVAlert message to the handlers until none is left.
+        """Hand every LVAlert message and echoed notice to the handlers
+        until none is left.
 
         Returns
         -------
         int
             How many were handed over.
         """
-        from ..tasks import lvalert
+        from ..tasks import gcn, lvalert
         sender = self.gracedb.extensions['localgracedb'].alerts
         deadline = time.monotonic() + timeout
         handled = quiet = 0
@@ -206,18 +250,28 @@ class _Session:
                 raise click.ClickException(
                     f'Still busy after {timeout:g} s; stopped.')
             try:
-                node, message = self.alerts.queue.get(timeout=0.5)
+                kind, *item = self.inbox.get(timeout=0.5)
             except queue.Empty:
                 quiet = quiet + 1 if not sender.pending() else 0
                 continue
             quiet = 0
             handled += 1
+            if kind == 'gcn':
+                payload, = item
+                self.echo(f'GCN notice received back ({len(payload)} bytes)')
+                gcn.handler.dispatch(payload)
+                continue
+            node, message = item
             self.echo(f'LVAlert {node}: {message.get("alert_type")} '
                       f'{message.get("uid")}')
             lvalert.handler.dispatch(node, message)
         return handled
 
     def __exit__(self, *exc_info):
+        if self.broadcaster is not None:
+            from ..tasks import voevent
+            voevent._broadcaster = None
+            self.broadcaster.stop()
         if self.server is not None:
             self.gracedb.extensions['localgracedb'].alerts.close(1.0)
             self.server.close()
@@ -256,8 +310,8 @@ def _run(ctx, start):
             raise click.ClickException(
                 f'the first step failed: {type(e).__name__}: {e}')
         handled = session.run_alerts(options['timeout'])
-    click.echo(f'Done: {steps.count} task(s), {handled} LVAlert message(s), '
-               f'{len(steps.failed)} failure(s).')
+    click.echo(f'Done: {steps.count} task(s), {handled} message(s) '
+               f'(LVAlert and GCN), {len(steps.failed)} failure(s).')
     if steps.failed:
         ctx.exit(1)
 
