@@ -54,19 +54,21 @@ HANDLED = re.compile(
 class System(Processes):
     """The processes under test."""
 
-    def start_all(self):
+    def start_gracedb(self, conf=CONF, **env):
+        """Redis and the local GraceDb, for workers of the configuration
+        module ``conf`` (with more environment variables ``env``)."""
         # The environment first: this process and every child read their
         # configuration from it when gwcelery is first imported.
         self.redis_url = self.redis()
         port = free_port()
         self.gracedb_url = f'http://127.0.0.1:{port}/api/'
         os.environ.update({
-            'CELERY_CONFIG_MODULE': CONF,
+            'CELERY_CONFIG_MODULE': conf,
             'CELERY_BROKER_URL': self.redis_url,
             'CELERY_RESULT_BACKEND': self.redis_url,
             'GWCELERY_BENCH_GRACEDB_URL': self.gracedb_url,
             'GWCELERY_BENCH_LVALERT_URL': self.redis_url,
-            'PYTHONPATH': str(ROOT)})
+            'PYTHONPATH': str(ROOT), **env})
         import redis
         self.client = redis.Redis.from_url(self.redis_url)
         self.gwcelery('gracedb', 'localgracedb', '--port', str(port),
@@ -75,6 +77,9 @@ class System(Processes):
                       '--lvalert-url', self.redis_url)
         wait_for(lambda: self.alive('gracedb') or answers(self.gracedb_url),
                  timeout=30, what='the local GraceDb')
+
+    def start_all(self):
+        self.start_gracedb()
         from gwcelery import app
         self.worker(app, 'general', 'celery', '-c', '4')
         self.gwcelery('beat', 'beat', '-l', 'info',

@@ -46,6 +46,8 @@ pytest_plugins = [
     'tests.fixtures.lvalert',
     'tests.fixtures.superevents',
     'tests.fixtures.products',
+    # Last: it builds on the fixtures above.
+    'tests.fixtures.exttrig',
 ]
 
 
