@@ -18,3 +18,16 @@ gcn_remote_address = ('127.0.0.1:8099',)
 
 gcn_max_reconnect_timeout = 8
 """The local feed restarts in seconds; there is no server to spare."""
+
+mock_events_enabled = True
+"""Mock events from the first2years bank, so that the local deployment
+produces alerts by itself (:mod:`gwcelery.tasks.first2years`)."""
+
+mock_events_period = 120.0
+"""A mock event every two minutes."""
+
+mock_events_advocate_delay = 180.0
+"""The mock advocate decides three minutes after the upload."""
+
+mock_events_grb_probability = 0.25
+"""One mock event in four comes with a gamma-ray burst."""

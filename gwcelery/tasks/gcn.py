@@ -25,9 +25,14 @@ pygcn logs every connection failure (a server that hangs up, a refused
 connection) as an error with a traceback; in the listener's log these are
 one-line warnings (see ``_NetworkErrorsAsWarnings``), since they are
 the ordinary life of a long-lived connection and pygcn reconnects by itself.
+
+While connected, the listener records the server's address in Redis
+(:mod:`gwcelery.status`, name ``gcn``) for the health check
+(``_ConnectionRecord``).
 """
 import functools
 import logging
+import threading
 import time
 
 import gcn as pygcn
@@ -35,7 +40,7 @@ from gcn import NoticeType
 from gcn import voeventclient
 from lxml import etree
 
-from .. import app
+from .. import app, status
 from ..eternal import EternalProcessTask
 from ..util.xml import XMLError, voevent_ivorn
 from ..vtp.framing import recv_packet
@@ -184,6 +189,54 @@ def _use_safe_reader(max_size):
         _parse_packet, max_size=max_size)
 
 
+class _ConnectionRecord(threading.Thread):
+    """Keeps the ``gcn`` status record while pygcn's socket is connected.
+
+    pygcn opens each connection with ``voeventclient._open_socket`` and
+    closes the socket when the connection ends; :meth:`install` wraps the
+    former to note the socket, and this thread, every quarter of the record's
+    time to live, renews the record while that socket is open and deletes
+    it once it is closed. The thread dies with the listener's process, and
+    the record expires after it.
+    """
+
+    def __init__(self, conf):
+        super().__init__(name='gcn-status', daemon=True)
+        self.recorder = status.Recorder('gcn', conf)
+        self.sock = None
+        self.server = None
+        self.since = None
+
+    def install(self):
+        open_socket = voeventclient._open_socket
+
+        def tracked(*args, **kwargs):
+            sock = open_socket(*args, **kwargs)
+            try:
+                host, port = sock.getpeername()[:2]
+            except OSError:
+                return sock
+            self.sock, self.server, self.since = sock, f'{host}:{port}', \
+                time.time()
+            self.refresh()
+            return sock
+
+        voeventclient._open_socket = tracked
+        self.start()
+
+    def refresh(self):
+        sock = self.sock
+        if sock is not None and sock.fileno() >= 0:
+            self.recorder.update(server=self.server, since=self.since)
+        else:
+            self.recorder.clear()
+
+    def run(self):
+        while True:
+            time.sleep(self.recorder.ttl / 4)
+            self.refresh()
+
+
 def _dispatch(payload, root):
     """pygcn's handler: dispatch, retrying while the broker is unreachable.
 
@@ -232,6 +285,7 @@ def listen(self):
     conf = app.conf
     addresses = _addresses(conf.gcn_remote_address)
     _use_safe_reader(conf.vtp_max_packet_size)
+    _ConnectionRecord(conf).install()
     log.info('Listening for GCN notices from %s',
              ', '.join(f'{host}:{port}' for host, port in addresses))
     pygcn.listen(
