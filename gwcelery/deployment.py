@@ -64,8 +64,11 @@ PROGRAMS = [
                      '-s', '{state_dir}/celerybeat-schedule'), priority=600),
     _worker('general', 'celery',
             '-c', '{local_worker_concurrency}'),
-    # One message at a time, so that a localization sent while a volume
-    # rendering runs is the next to start (priorities order what waits).
+    # One message at a time: a localization sent while a volume rendering
+    # runs is the next to start (priorities order what waits), and one
+    # waiting behind a long task stays on the queue instead of in this
+    # worker's buffer, where it could outlive the visibility timeout and
+    # run twice.
     _worker('openmp', 'openmp', '-c', '1', '--prefetch-multiplier', '1'),
     _worker('superevent', 'superevent', '-c', '1',
             '--prefetch-multiplier', '1'),

@@ -44,6 +44,7 @@ pytest_plugins = [
     'tests.fixtures.gracedb',
     'tests.fixtures.hostile_xml',
     'tests.fixtures.lvalert',
+    'tests.fixtures.skymaps',
     'tests.fixtures.superevents',
     'tests.fixtures.products',
 ]

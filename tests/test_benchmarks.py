@@ -11,7 +11,8 @@ from benchmarks.common import check_layout, numbers
 
 from .conftest import ROOT
 
-BENCHMARKS = ('dispatch', 'gcn', 'gracedb', 'lvalert', 'superevents')
+BENCHMARKS = ('bayestar', 'dispatch', 'gcn', 'gracedb', 'lvalert',
+              'superevents')
 
 
 def record(name='gracedb', **results):

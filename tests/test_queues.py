@@ -13,6 +13,7 @@ EXPECTED = {
     'gwcelery.tasks.superevents.handle': 'superevent',
     'gwcelery.tasks.external_triggers.handle_gcn': 'exttrig',
     'gwcelery.tasks.bayestar.localize': 'openmp',
+    'gwcelery.tasks.orchestrator.localize_event': 'openmp',
     'gwcelery.tasks.skymaps.plot_volume': 'openmp',
     'gwcelery.tasks.voevent.send': 'voevent',
     'gwcelery.tasks.lvalert.listen': 'celery',

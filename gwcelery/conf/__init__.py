@@ -219,6 +219,31 @@ preliminary_alert_trials_factor = {'cbc': 5.0, 'burst': 4.0}
 :data:`preliminary_alert_far_threshold`: the number of searches of each
 kind."""
 
+# -- Sky localization (gwcelery.tasks.bayestar, gwcelery.tasks.orchestrator) --
+
+bayestar_waveform = 'IMRPhenomD'
+"""Template waveform with which BAYESTAR computes each detector's signal
+model. ligo.skymap's default, ``'o2-uberbank'``, picks SEOBNRv4_ROM for
+a total mass of 4 solar masses or more, and that approximant needs a data
+file that current lalsuite no longer ships: those events would fail with a
+RuntimeError. IMRPhenomD is computed by lalsuite alone for every mass and
+spin of the mock-event bank (a test checks each), so it is the
+default here. ``'TaylorF2threePointFivePN'`` also works, for neutron stars."""
+
+bayestar_omp_num_threads = None
+"""OpenMP threads of each localization; ``None`` leaves OpenMP's choice:
+``OMP_NUM_THREADS`` if set, else every core. The openmp worker runs one
+pool process (``-c 1``), so one localization at a time has the threads;
+on a machine that also runs other busy workers, give it the cores they
+leave free (see :doc:`/skymaps`)."""
+
+skymap_lease = 600.0
+"""Seconds for which an event's sky-map task claims its sky map (a Redis
+key) before it may be claimed again: longer than any localization, and no
+longer than the broker's ``visibility_timeout``, after which the task of a
+killed worker comes back and must find the claim expired or its own (see
+:mod:`gwcelery.tasks.orchestrator`)."""
+
 # -- Sky-map products and classification -------------------------------------
 
 skymaps_allsky_dpi = 300

@@ -8,4 +8,6 @@ from . import gracedb  # noqa: F401
 from . import gcn, voevent  # noqa: F401
 from . import lvalert  # noqa: F401
 from . import superevents  # noqa: F401
+from . import bayestar  # noqa: F401
+from . import orchestrator  # noqa: F401
 from . import em_bright, p_astro, skymaps  # noqa: F401
