@@ -12,11 +12,12 @@ __all__ = ('main',)
 
 
 def _subcommands():
+    from .tools.alerts import alerts
     from .tools.gcn import gcn
     from .tools.local import local
     from .tools.localgracedb import localgracedb
     from .tools.lvalert import lvalert
-    return [local, gcn, localgracedb, lvalert]
+    return [local, gcn, localgracedb, lvalert, alerts]
 
 
 def main(argv=None):

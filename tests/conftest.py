@@ -47,6 +47,7 @@ pytest_plugins = [
     'tests.fixtures.skymaps',
     'tests.fixtures.superevents',
     'tests.fixtures.products',
+    'tests.fixtures.alerts',
 ]
 
 

@@ -18,3 +18,15 @@ gcn_remote_address = ('127.0.0.1:8099',)
 
 gcn_max_reconnect_timeout = 8
 """The local feed restarts in seconds; there is no server to spare."""
+
+gcn_feed_upstream_address = voevent_broadcaster_address  # noqa: F405
+"""The feed subscribes to our own broadcaster, as GCN does, and serves our
+notices back to the listener: the whole round trip on one machine."""
+
+orchestrator_timeout = 2.0
+"""A local upload is the only one of its candidate: no need to wait long
+for others."""
+
+superevent_clean_up_timeout = 60.0
+"""A second preliminary notice a minute after the first, if the preferred
+event changed."""

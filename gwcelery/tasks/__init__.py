@@ -9,5 +9,5 @@ from . import gcn, voevent  # noqa: F401
 from . import lvalert  # noqa: F401
 from . import superevents  # noqa: F401
 from . import bayestar  # noqa: F401
-from . import orchestrator  # noqa: F401
+from . import timeline, notices, orchestrator  # noqa: F401
 from . import em_bright, p_astro, skymaps  # noqa: F401

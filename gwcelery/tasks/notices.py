@@ -1,0 +1,517 @@
+"""Notices to GCN: preliminary, initial, update and retraction.
+
+The LVAlert handlers of :mod:`gwcelery.tasks.orchestrator` decide *when*
+a notice is due and call :func:`request`; this module makes and sends it,
+once (see :doc:`/alerts` for the whole chain and the rules)::
+
+    request(S, kind, event) ─ pin: the event and a deadline, once
+        │
+    try_send ── the event's products not all there, deadline ahead:
+        │       wait (a label on the event, or the deadline, tries again)
+        ▼
+    send_notice (claims S/kind) ─ refused (Test, ADVNO, FAR …) ─▶ skip
+        │ copy the event's sky map, em_bright.json, p_astro.json to S
+        │ create the VOEvent once (create_voevent_once), download it
+        ▼
+    voevent.send(xml, once=True) ──▶ record_sent: labels, log, timeline
+
+Every step can run again. The claim of ``S/kind`` (a Redis key under
+the task's id, :mod:`gwcelery.claims`) lets one :func:`send_notice` at a
+time work on a notice; a task of a killed worker comes back with its id
+(acknowledged late) and finds it its own. Copies and log entries are
+looked for in the superevent's log before they are written. The VOEvent
+is created under a per-superevent lock, after its place among the
+superevent's VOEvents of its type is written to Redis
+(:mod:`gwcelery.notice_records`), so that a task killed after GraceDb
+created it adopts that VOEvent instead of creating another. The broadcast
+itself is once per IVORN (:func:`gwcelery.tasks.voevent.send`).
+"""
+import json
+import logging
+import time
+
+from .. import app, claims, notice_records, notice_rules, timeline
+from ..superevent_rules import Rules
+from . import em_bright, gracedb, p_astro, voevent
+from .timeline import note
+
+__all__ = ('PRELIMINARY_LABELS', 'PRODUCTS', 'TAGS', 'request', 'try_send',
+           'send_notice', 'create_voevent_once', 'record_sent',
+           'start_preliminary', 'try_notice', 'maybe_update',
+           'update_kind', 'send_update', 'latest_skymap')
+
+log = logging.getLogger(__name__)
+
+#: Labels of a superevent once a preliminary notice has been sent.
+PRELIMINARY_LABELS = ('GCN_PRELIM_SENT', 'ADVREQ')
+
+#: Files copied from an event to its superevent for a notice, with the
+#: label each gets there.
+PRODUCTS = {'bayestar.multiorder.fits': 'SKYMAP_READY',
+            em_bright.FILENAME: em_bright.LABEL,
+            p_astro.FILENAME: p_astro.LABEL}
+
+#: Tags of the superevent's log entries about notices.
+TAGS = ('em_follow',)
+
+#: Tags of the copies, by file.
+_COPY_TAGS = {'bayestar.multiorder.fits': ('sky_loc', 'public'),
+              em_bright.FILENAME: em_bright.TAGS + ('public',),
+              p_astro.FILENAME: p_astro.TAGS + ('public',)}
+
+#: Label of a superevent whose parameter estimation is done.
+PE_READY = 'PE_READY'
+
+#: Seconds the lock on creating a superevent's VOEvents is held at most.
+_CREATE_LEASE = 60.0
+
+
+def _rules():
+    return Rules.from_conf(app.conf)
+
+
+def _client():
+    return gracedb.client()
+
+
+def _log_once(superevent_id, comment, logs=None, tags=TAGS):
+    """Write a comment to the superevent's log unless it is there."""
+    if logs is None:
+        logs = _client().logs(superevent_id).json()['log']
+    if any(entry.get('comment') == comment for entry in logs):
+        return
+    _client().write_log(superevent_id, comment, tag_name=list(tags))
+
+
+# -- when: pinning and waiting -------------------------------------------------
+
+def _pin(superevent_id, kind, event):
+    """Pin the notice to ``event`` (or to none) once; the record."""
+    now = time.time()
+    graceid = (event or {}).get('graceid') or ''
+    waits = bool(graceid) and notice_rules.carries_event_products(kind)
+    deadline = now + float(app.conf.orchestrator_products_timeout) \
+        if waits else now
+    record, new = notice_records.pin(
+        superevent_id, kind, preferred_event=graceid, pinned_at=now,
+        deadline=deadline, voevent_type=notice_rules.voevent_type(kind))
+    if not new:
+        return record
+    note(superevent_id, f'{kind}/requested', when=now)
+    if graceid:
+        note(superevent_id, f'{kind}/preferred_event', graceid, when=now)
+        uploaded = timeline.parse_gracedb_time(event.get('created'))
+        if uploaded is not None:
+            timeline.record(graceid, 'uploaded', when=uploaded)
+    if waits:
+        notice_records.wait(graceid, superevent_id, kind)
+        # Should the event never be complete, go on without.
+        try_notice.apply_async((superevent_id, kind),
+                               countdown=app.conf.orchestrator_products_timeout)
+    return record
+
+
+def request(superevent_id, kind, event=None):
+    """Ask for a notice: pin it to ``event`` (the JSON of the event whose
+    products it carries, if any), unless it was pinned before, and send it
+    as soon as it may go (:func:`try_send`)."""
+    _pin(superevent_id, kind, event)
+    return try_send(superevent_id, kind, event)
+
+
+def try_send(superevent_id, kind, event=None):
+    """Start :func:`send_notice` if the notice may go now: its event has
+    all its products (:meth:`~gwcelery.superevent_rules.Rules.is_complete`)
+    or its deadline has passed.
+
+    Parameters
+    ----------
+    event : dict, optional
+        The pinned event's JSON if the caller has it fresh.
+
+    Returns
+    -------
+    bool
+        Whether the notice was started.
+    """
+    record = notice_records.get(superevent_id, kind)
+    if not record or record.get('state'):
+        return False
+    graceid = record.get('preferred_event')
+    if graceid and notice_rules.carries_event_products(kind):
+        if not event or event.get('graceid') != graceid:
+            event = _client().event(graceid).json()
+        complete = _rules().is_complete(event)
+        if not complete and time.time() < float(record['deadline']):
+            log.info('%s: %s waits for the products of %s', superevent_id,
+                     kind, graceid)
+            return False
+        if complete:
+            note(superevent_id, f'{kind}/products_ready', graceid)
+        notice_records.stop_waiting(graceid, superevent_id, kind)
+    send_notice.delay(superevent_id, kind)
+    return True
+
+
+@app.task(shared=False, acks_late=True, reject_on_worker_lost=True,
+          ignore_result=True)
+def try_notice(superevent_id, kind):
+    """:func:`try_send`, at a notice's deadline."""
+    try_send(superevent_id, kind)
+
+
+@app.task(shared=False, acks_late=True, reject_on_worker_lost=True,
+          ignore_result=True)
+def start_preliminary(superevent_id, n):
+    """Take the superevent's preferred event for its ``n``-th preliminary
+    notice (the second only if the preferred event changed since the
+    first) and request it."""
+    superevent = _client().superevent(superevent_id).json()
+    event = superevent.get('preferred_event_data') or {}
+    kind = notice_rules.preliminary(n)
+    if n > 1:
+        first = notice_records.get(superevent_id, notice_rules.preliminary(1))
+        if first.get('preferred_event') == event.get('graceid'):
+            log.info('%s: the preferred event is still %s: no second '
+                     'preliminary notice', superevent_id, event.get('graceid'))
+            return
+    request(superevent_id, kind, event)
+
+
+def latest_skymap(logs, name=None):
+    """``(name, version)`` of the latest sky map in a log (named ``name``,
+    if given), or ``None``."""
+    for entry in reversed(logs):
+        filename = entry.get('filename') or ''
+        if (filename == name if name else notice_rules.is_skymap(filename)):
+            return filename, int(entry.get('file_version') or 0)
+    return None
+
+
+def update_kind(superevent_id, skymap=None):
+    """The kind of an update with the superevent's latest sky map (or its
+    latest version of ``skymap``).
+
+    Raises
+    ------
+    ValueError
+        The superevent has no such sky map.
+    """
+    logs = _client().logs(superevent_id).json()['log']
+    found = latest_skymap(logs, skymap)
+    if found is None:
+        raise ValueError(f'{superevent_id} has no sky map'
+                         + (f' named {skymap}' if skymap else ''))
+    return notice_rules.update(f'{found[0]},{found[1]}')
+
+
+def maybe_update(superevent_id, superevent=None):
+    """Request an update if the superevent is labelled ``PE_READY``, its
+    initial notice was sent and it has a sky map newer than that
+    notice's; return its kind or ``None``."""
+    records = notice_records.all_of(superevent_id)
+    initial = records.get(notice_rules.INITIAL, {})
+    if initial.get('state') != 'sent':
+        return None
+    if superevent is None:
+        superevent = _client().superevent(superevent_id).json()
+    if PE_READY not in (superevent.get('labels') or ()):
+        return None
+    logs = _client().logs(superevent_id).json()['log']
+    found = latest_skymap(logs)
+    if found is None or f'{found[0]},{found[1]}' == initial.get('skymap'):
+        return None
+    kind = notice_rules.update(f'{found[0]},{found[1]}')
+    request(superevent_id, kind)
+    return kind
+
+
+@app.task(shared=False, ignore_result=False)
+def send_update(superevent_id, skymap=None):
+    """Request an update with the superevent's latest sky map (or its
+    latest version of ``skymap``), for ``gwcelery alerts send-update``.
+
+    Returns
+    -------
+    dict
+        ``kind``, the update's kind, and ``state``, what had become of it
+        before this request (``''``, ``'sent'``, ``'skipped'``).
+
+    Raises
+    ------
+    ValueError
+        The superevent has no such sky map.
+    """
+    kind = update_kind(superevent_id, skymap)
+    state = notice_records.get(superevent_id, kind).get('state', '')
+    request(superevent_id, kind)
+    return {'kind': kind, 'state': state}
+
+
+# -- what: products ------------------------------------------------------------
+
+def _copy_event_products(superevent_id, graceid, superevent_logs):
+    """Copy the event's latest products to the superevent unless they are
+    there already; ``{name: (versioned name on the superevent, content)}``
+    of those copied."""
+    client = _client()
+    latest = {}
+    for entry in client.logs(graceid).json()['log']:
+        if entry.get('filename') in PRODUCTS:
+            latest[entry['filename']] = int(entry.get('file_version') or 0)
+    # The superevent's latest version of each name, and the copies it has.
+    newest, copies = {}, {}
+    for entry in superevent_logs:
+        if entry.get('filename'):
+            version = int(entry.get('file_version') or 0)
+            newest[entry['filename']] = version
+            copies[entry.get('comment')] = version
+    result = {}
+    for name, version in latest.items():
+        content = client.files(graceid, f'{name},{version}').read()
+        comment = f'Copied from {graceid}: {name},{version}'
+        copied = copies.get(comment)
+        # The sky map's VOEvent link names the latest version: a copy that
+        # is no longer the latest is made again.
+        if copied is None or (notice_rules.is_skymap(name)
+                              and copied != newest.get(name)):
+            entry = client.write_log(superevent_id, comment, filename=name,
+                                     filecontents=content,
+                                     tag_name=list(_COPY_TAGS[name])).json()
+            copied = int(entry.get('file_version') or 0)
+        result[name] = (f'{name},{copied}', content)
+    return result
+
+
+def _superevent_products(superevent_id, logs, skymap=None):
+    """The superevent's own latest sky map (or ``skymap``, versioned) and
+    classification files, as :func:`_copy_event_products` returns them."""
+    result = {}
+    found = skymap.rsplit(',', 1) if skymap else latest_skymap(logs)
+    if found:
+        result[found[0]] = (f'{found[0]},{found[1]}', None)
+    for name in (em_bright.FILENAME, p_astro.FILENAME):
+        version = next((entry.get('file_version') for entry in reversed(logs)
+                        if entry.get('filename') == name), None)
+        if version is not None:
+            result[name] = (f'{name},{version}', _client().files(
+                superevent_id, f'{name},{version}').read())
+    return result
+
+
+def _json(content):
+    try:
+        value = json.loads(content)
+    except (TypeError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _products(superevent_id, kind, superevent, record, logs):
+    """The products a notice carries: ``{name: (versioned name, content)}``.
+    """
+    labels = set(superevent.get('labels') or ())
+    if kind.startswith('update:'):
+        return _superevent_products(superevent_id, logs,
+                                    kind[len('update:'):])
+    if kind == notice_rules.INITIAL and PE_READY in labels:
+        return _superevent_products(superevent_id, logs)
+    graceid = record.get('preferred_event')
+    if notice_rules.carries_event_products(kind) and graceid:
+        products = _copy_event_products(superevent_id, graceid, logs)
+        note(superevent_id, f'{kind}/products_copied',
+             ', '.join(v for v, _ in products.values()))
+        return products
+    return {}
+
+
+# -- how: the VOEvent, once ----------------------------------------------------
+
+def create_voevent_once(task, superevent_id, kind, options, skymap=None):
+    """The notice's VOEvent: created in GraceDb unless it was already.
+
+    Under a lock on the superevent's VOEvent creation (held by ``task``'s
+    id), the notice's place among the superevent's VOEvents of its type is
+    written to its record before GraceDb is asked; a task that finds a
+    place but no VOEvent in its record (its predecessor was killed after
+    asking) takes the VOEvent in that place, unless another notice has it.
+
+    Parameters
+    ----------
+    task : celery.Task
+        The running task (its id holds the lock).
+    superevent_id, kind : str
+    options : dict
+        Keyword arguments of ``create_voevent``
+        (:func:`gwcelery.notice_rules.voevent_options`).
+    skymap : str, optional
+        The versioned name of the sky map it carries, for the record.
+
+    Returns
+    -------
+    dict
+        The notice's record (:func:`gwcelery.notice_records.get`), with
+        ``N``, ``ivorn``, ``filename``, ``file_version``.
+    """
+    record = notice_records.get(superevent_id, kind)
+    if record.get('N'):
+        return record
+    owner = task.request.id
+    deadline = time.monotonic() + _CREATE_LEASE
+    while claims.claim(superevent_id, 'voevent-creation', owner,
+                       _CREATE_LEASE).state != 'mine':
+        if time.monotonic() > deadline:
+            raise RuntimeError(f'{superevent_id}: the lock on creating '
+                               'VOEvents stayed taken')
+        time.sleep(0.05)
+    try:
+        client = _client()
+        voevent_type = notice_rules.voevent_type(kind)
+        existing = [v for v in client.voevents(superevent_id).json()[
+            'voevents'] if v.get('voevent_type') == voevent_type]
+        records = notice_records.all_of(superevent_id)
+        ordinal = int(records.get(kind, {}).get('ordinal') or 0)
+        if ordinal and len(existing) >= ordinal and not \
+                notice_records.ordinal_taken(records, voevent_type, ordinal,
+                                             kind):
+            created = existing[ordinal - 1]
+            log.warning('%s: %s adopts VOEvent %s, created by an attempt '
+                        'that stopped before recording it', superevent_id,
+                        kind, created['ivorn'])
+        else:
+            notice_records.update(superevent_id, kind,
+                                  voevent_type=voevent_type,
+                                  ordinal=len(existing) + 1)
+            created = client.create_voevent(superevent_id, voevent_type,
+                                            **options).json()
+        notice_records.update(
+            superevent_id, kind, N=created['N'], ivorn=created['ivorn'],
+            filename=created['filename'],
+            file_version=created.get('file_version') or 0, skymap=skymap)
+    finally:
+        claims.release(superevent_id, 'voevent-creation', owner)
+    return notice_records.get(superevent_id, kind)
+
+
+def _skip(superevent_id, kind, reason, logs, labels=()):
+    for label in labels:
+        _client().write_label(superevent_id, label)
+    _log_once(superevent_id, f'No {kind} notice: {reason}.', logs)
+    notice_records.update(superevent_id, kind, state='skipped',
+                          reason=reason)
+    note(superevent_id, f'{kind}/skipped', reason)
+    log.info('%s: no %s notice: %s', superevent_id, kind, reason)
+
+
+def _prepare(task, superevent_id, kind):
+    """Make the notice's VOEvent and start sending it; or say why not."""
+    client = _client()
+    superevent = client.superevent(superevent_id).json()
+    logs = client.logs(superevent_id).json()['log']
+    records = notice_records.all_of(superevent_id)
+    record = records.get(kind, {})
+    reason = notice_rules.refusal(kind, superevent,
+                                  notice_records.sent(records))
+    products = {} if reason and kind == notice_rules.RETRACTION else \
+        _products(superevent_id, kind, superevent, record, logs)
+    labels = [PRODUCTS[name] for name in products if name in PRODUCTS]
+    graceid = record.get('preferred_event')
+    if reason is None and kind.startswith('preliminary-') and graceid:
+        reason = notice_rules.unpublishable(client.event(graceid).json(),
+                                            _rules())
+    if reason:
+        _skip(superevent_id, kind, reason, logs, labels)
+        return None
+    skymap = next((v for n, (v, _) in products.items()
+                   if notice_rules.is_skymap(n)), None)
+    options = notice_rules.voevent_options(
+        superevent, skymap and skymap.rsplit(',', 1)[0],
+        _json(products.get(em_bright.FILENAME, (None, None))[1]),
+        _json(products.get(p_astro.FILENAME, (None, None))[1]))
+    if notice_rules.voevent_type(kind) == 'RE':
+        options = {key: options[key] for key in
+                   ('internal', 'open_alert', 'hardware_inj')}
+    created = create_voevent_once(task, superevent_id, kind, options, skymap)
+    note(superevent_id, f'{kind}/voevent_created', created['ivorn'])
+    payload = client.files(
+        superevent_id,
+        f'{created["filename"]},{created["file_version"]}').read()
+    (voevent.send.s(payload, once=True)
+     | record_sent.s(superevent_id, kind, labels)).delay()
+    log.info('%s: sending %s', superevent_id, created['ivorn'])
+    return created['ivorn']
+
+
+@app.task(bind=True, shared=False, acks_late=True, reject_on_worker_lost=True,
+          ignore_result=True)
+def send_notice(self, superevent_id, kind):
+    """Make a notice and send it, once, or record why not (see the
+    module's documentation)."""
+    owner = self.request.id
+    held = claims.claim(superevent_id, kind, owner,
+                        app.conf.orchestrator_notice_lease)
+    if held.state != 'mine':
+        log.info('%s: %s notice already %s', superevent_id, kind,
+                 held.detail if held.state == 'done' else 'in progress')
+        return
+    state = notice_records.get(superevent_id, kind).get('state')
+    if state:  # decided by a task that stopped before finishing the claim
+        claims.finish(superevent_id, kind, state)
+        return
+    try:
+        if _prepare(self, superevent_id, kind) is None:
+            _after(superevent_id, kind)
+            claims.finish(superevent_id, kind, 'skipped')
+    except Exception as exc:
+        if (gracedb.is_transient(exc)
+                and self.request.retries < app.conf.gracedb_max_retries):
+            # Keep the claim: the retry has this task's id.
+            delay = gracedb.retry_delay(self.request.retries)
+            log.warning('%s: GraceDb failed while preparing the %s notice '
+                        '(%s); trying again in %.1f s', superevent_id, kind,
+                        exc, delay)
+            raise self.retry(exc=exc, countdown=delay)
+        claims.release(superevent_id, kind, owner)
+        log.exception('%s: the %s notice could not be sent', superevent_id,
+                      kind)
+        gracedb.upload.delay(None, None, superevent_id,
+                             f'The {kind} notice could not be sent: '
+                             f'{type(exc).__name__}: {exc}', list(TAGS))
+        raise
+
+
+def _after(superevent_id, kind):
+    """What follows a notice, sent or not."""
+    if kind == notice_rules.preliminary(1):
+        start_preliminary.apply_async(
+            (superevent_id, 2),
+            countdown=app.conf.superevent_clean_up_timeout)
+
+
+@app.task(base=gracedb.GraceDbTask, shared=False, ignore_result=True)
+def record_sent(result, superevent_id, kind, labels=()):
+    """Record a notice that :func:`gwcelery.tasks.voevent.send` sent: the
+    labels of its products and, for a preliminary notice,
+    :data:`PRELIMINARY_LABELS` on the superevent; a log entry that says
+    who acknowledged it; its stages in the timeline."""
+    client = _client()
+    ivorn = result['ivorn']
+    extra = PRELIMINARY_LABELS if kind.startswith('preliminary-') else ()
+    for label in (*labels, *extra):
+        client.write_label(superevent_id, label)
+    sent_at = result.get('sent_at')
+    note(superevent_id, f'{kind}/sent', ivorn, when=sent_at)
+    for peer, latency in (result.get('ack_latency') or {}).items():
+        if sent_at is not None and latency is not None:
+            note(superevent_id, f'{kind}/acked/{peer}', when=sent_at + latency)
+    acked = ', '.join(result.get('acked') or ()) or 'nobody'
+    comment = f'Sent {ivorn}; acknowledged by {acked}'
+    if result.get('unacked'):
+        comment += f'; not by {", ".join(result["unacked"])}'
+    _log_once(superevent_id, comment + '.')
+    notice_records.update(superevent_id, kind, state='sent')
+    log.info('%s: %s', superevent_id, comment)
+    _after(superevent_id, kind)
+    if kind == notice_rules.INITIAL:
+        maybe_update(superevent_id)
+    claims.finish(superevent_id, kind, 'sent')
