@@ -135,7 +135,11 @@ def try_send(superevent_id, kind, event=None):
         Whether the notice was started.
     """
     record = notice_records.get(superevent_id, kind)
-    if not record or record.get('state'):
+    if record.get('state'):
+        log.info('%s: %s notice already %s', superevent_id, kind,
+                 record['state'])
+        return False
+    if not record:
         return False
     graceid = record.get('preferred_event')
     if graceid and notice_rules.carries_event_products(kind):
