@@ -1,4 +1,5 @@
-# The two commands of the README: "make run" and "make test".
+# The two commands of the README: "make run" and "make test"; "make docs"
+# builds the documentation, failing on any warning or broken reference.
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
@@ -18,7 +19,7 @@ test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 docs: $(BIN)/.installed
-	$(BIN)/python -m sphinx -W --keep-going -b html doc doc/_build/html
+	$(BIN)/python -m sphinx -n -W --keep-going -b html doc doc/_build/html
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/dispatch.py

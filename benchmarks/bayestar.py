@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from benchmarks.common import (  # noqa: E402
-    Processes, Run, answers, free_port, latencies, parse_args, wait_for)
+    Processes, Run, latencies, parse_args, wait_for)
 
 CONF = 'benchmarks.bayestar_conf'
 QUICK = {'events': ['bbh_hl_1'], 'repeat': 1, 'volume_dpi': 10,
@@ -60,27 +60,8 @@ class System(Processes):
     """The processes under test."""
 
     def start_all(self, volume_dpi):
-        # The environment first: this process and every child read their
-        # configuration from it when gwcelery is first imported.
-        self.redis_url = self.redis()
-        port = free_port()
-        self.gracedb_url = f'http://127.0.0.1:{port}/api/'
-        os.environ.update({
-            'CELERY_CONFIG_MODULE': CONF,
-            'CELERY_BROKER_URL': self.redis_url,
-            'CELERY_RESULT_BACKEND': self.redis_url,
-            'GWCELERY_BENCH_GRACEDB_URL': self.gracedb_url,
-            'GWCELERY_BENCH_LVALERT_URL': self.redis_url,
-            'GWCELERY_BENCH_VOLUME_DPI': str(volume_dpi),
-            'PYTHONPATH': str(ROOT)})
-        import redis
-        self.client = redis.Redis.from_url(self.redis_url)
-        self.gwcelery('gracedb', 'localgracedb', '--port', str(port),
-                      '--database',
-                      f'sqlite:///{self.folder / "gracedb.sqlite"}',
-                      '--lvalert-url', self.redis_url)
-        wait_for(lambda: self.alive('gracedb') or answers(self.gracedb_url),
-                 timeout=30, what='the local GraceDb')
+        self.gracedb_over_redis(
+            CONF, GWCELERY_BENCH_VOLUME_DPI=str(volume_dpi))
         from gwcelery import app
         self.worker(app, 'general', 'celery', '-c', '6')
         self.gwcelery('beat', 'beat', '-l', 'info',
@@ -104,7 +85,8 @@ class System(Processes):
 
     def alerts(self, graceid, node='cbc_gstlal'):
         """``[(server time, alert)]`` of an event on its LVAlert stream."""
-        from gwcelery.lvalert.redis_streams import FIELD, stream_key
+        from gwcelery.lvalert.transport.redis_streams import (
+            FIELD, stream_key)
         found = []
         for entry_id, fields in self.client.xrange(stream_key(node)):
             alert = json.loads(fields[FIELD])

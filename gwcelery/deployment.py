@@ -42,7 +42,7 @@ class Program:
     they are a whole command line."""
 
     stopwaitsecs: int = 60
-    """Seconds supervisor waits after SIGTERM before SIGKILL: a worker's warm
+    """Seconds supervisor waits after SIGTERM before SIGKILL; a worker's warm
     shutdown lets its running tasks finish."""
 
     priority: int = 500
@@ -56,8 +56,8 @@ def _worker(name, queue, *options):
               '-l', 'info', *options))
 
 
-#: The processes of the local deployment, in the layout of the design: beat,
-#: one worker per queue with that queue's pool and concurrency, Flower.
+#: The processes of the local deployment, in the layout of the design (beat,
+#: one worker per queue with that queue's pool and concurrency, Flower).
 #: A Redis server is added by :func:`programs` when none is reachable.
 PROGRAMS = [
     Program('beat', ('beat', '-l', 'info',

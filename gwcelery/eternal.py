@@ -261,7 +261,8 @@ def _run_in_child(task, args, kwargs):
 class EternalProcessTask(EternalTask):
     """An eternal task whose body runs in a child process.
 
-    For bodies that never return and cannot poll :meth:`is_aborted` (pygcn's
+    For bodies that never return and cannot poll
+    :meth:`~EternalTask.is_aborted` (pygcn's
     ``listen``). The task supervises the child: on abort or loss of the lock
     it sends SIGINT, then SIGKILL after :attr:`stop_timeout` seconds; if the
     child exits by itself, so does the task, and beat starts it again. The
@@ -269,6 +270,7 @@ class EternalProcessTask(EternalTask):
     """
 
     abstract = True
+    #: Seconds the child has to exit after SIGINT before it is killed.
     stop_timeout = 5.0
     poll_interval = 0.2
 

@@ -8,9 +8,11 @@ import json
 import re
 import threading
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import requests
+import voeventparse
 from ligo.gracedb.exceptions import HTTPError
 from lxml import etree
 
@@ -285,6 +287,86 @@ def test_event_search(gracedb):
     assert gracedb.num_events(window) == 3
 
 
+def _pages(url, direction='next'):
+    """The raw JSON pages of a search, following links.next (or
+    links.previous) until it is null."""
+    pages = []
+    while url:
+        pages.append(requests.get(url).json())
+        # Both links are always there, null where there is no such page.
+        assert {'self', 'next', 'previous', 'first', 'last'} <= \
+            set(pages[-1]['links'])
+        url = pages[-1]['links'][direction]
+    return pages
+
+
+def test_search_pages_link_both_ways(gracedb, gracedb_url):
+    gps = fresh_time()
+    made = [create_cbc(gracedb, gps + i)['graceid'] for i in range(5)]
+    window = f'gpstime: {gps - 1} .. {gps + 10}'
+    url = f'{gracedb_url}events/?' + urlencode({'query': window, 'count': 2})
+    pages = _pages(url)
+    assert [[e['graceid'] for e in p['events']] for p in pages] == \
+        [made[0:2], made[2:4], made[4:]]
+    assert [p['start'] for p in pages] == [0, 2, 4]
+    assert pages[0]['links']['previous'] is None
+    assert pages[-1]['links']['next'] is None
+    assert all(p['numRows'] == 5 for p in pages)
+    assert pages[0]['links']['last'] == pages[-1]['links']['self']
+    assert pages[-1]['links']['first'] == pages[0]['links']['self']
+    # Back from the last page to the first one.
+    backwards = _pages(pages[-1]['links']['self'], 'previous')
+    assert [p['start'] for p in backwards] == [4, 2, 0]
+    # A single page has neither.
+    whole = requests.get(f'{gracedb_url}events/', params={
+        'query': window}).json()
+    assert whole['links']['next'] is None and \
+        whole['links']['previous'] is None
+    # The client's iterator walks every page.
+    assert [e['graceid'] for e in gracedb.events(window, count=2)] == made
+    assert [e['graceid'] for e in gracedb.events(window, count=1)] == made
+
+
+def test_superevent_search_pages(gracedb, gracedb_url):
+    gps = fresh_time()
+    made = []
+    for i in range(3):
+        event = create_cbc(gracedb, gps + 10 * i)
+        made.append(gracedb.create_superevent(
+            gps + 10 * i - 1, gps + 10 * i, gps + 10 * i + 1,
+            event['graceid']).json()['superevent_id'])
+    window = f't_0: {gps - 1} .. {gps + 30}'
+    pages = _pages(f'{gracedb_url}superevents/?' + urlencode(
+        {'query': window, 'count': 2}))
+    assert [[s['superevent_id'] for s in p['superevents']]
+            for p in pages] == [made[:2], made[2:]]
+    assert pages[0]['links']['previous'] is None
+    assert pages[1]['links']['previous'] == pages[0]['links']['self']
+    assert [s['superevent_id'] for s in gracedb.superevents(
+        window, count=1)] == made
+
+
+def test_lists_of_one_object_are_one_page(gracedb, gracedb_url):
+    gps = fresh_time()
+    event = create_cbc(gracedb, gps, labels=['INJ'])
+    sid = gracedb.create_superevent(gps - 1, gps, gps + 1, event['graceid'],
+                                    labels=['EM_READY']).json()[
+                                        'superevent_id']
+    gracedb.create_voevent(sid, 'preliminary')
+    base = f'{gracedb_url}superevents/{sid}/'
+    for url, key in [(f'{gracedb_url}events/{event["graceid"]}/log/', 'log'),
+                     (f'{gracedb_url}events/{event["graceid"]}/labels/',
+                      'labels'),
+                     (f'{base}logs/', 'log'), (f'{base}labels/', 'labels'),
+                     (f'{base}voevents/', 'voevents'),
+                     (f'{base}events/', 'events')]:
+        body = requests.get(url).json()
+        assert body['numRows'] == len(body[key]) > 0, url
+        assert body['links'] == {'self': url, 'next': None,
+                                 'previous': None, 'first': url,
+                                 'last': url}, url
+
+
 def test_bad_query_is_400(gracedb):
     with pytest.raises(HTTPError) as info:
         list(gracedb.events('colour: blue'))
@@ -298,7 +380,7 @@ def test_superevent_lifecycle(gracedb, gracedb_url, redis_client):
     gps = fresh_time()
     preferred = create_cbc(gracedb, gps)
     other = create_cbc(gracedb, gps + 1)
-    date = ids.gps_to_utc(gps).strftime('%y%m%d')
+    date = ids.date_code(gps)
     superevent = gracedb.create_superevent(
         gps - 1, gps, gps + 1, preferred['graceid'], category='production',
         labels=['EM_READY']).json()
@@ -377,9 +459,24 @@ def test_superevent_lifecycle(gracedb, gracedb_url, redis_client):
     assert info.value.status_code == 400
 
 
+def test_superevent_ids_around_a_leap_second(gracedb):
+    # The leap second 2016-12-31T23:59:60 UTC is GPS 1167264017.
+    made = {}
+    for gps in (1167264016, 1167264017, 1167264018):
+        event = create_cbc(gracedb, gps)
+        made[gps] = gracedb.create_superevent(
+            gps, gps + 0.5, gps + 0.9, event['graceid']).json()
+    assert [s['superevent_id'] for s in made.values()] == \
+        ['S161231a', 'S161231b', 'S170101a']
+    sid = made[1167264017]['superevent_id']
+    notice = gracedb.create_voevent(sid, 'preliminary').json()
+    root = etree.fromstring(gracedb.files(sid, notice['filename']).read())
+    assert root.findtext('.//ISOTime') == '2016-12-31T23:59:60.500000Z'
+
+
 def test_test_and_mdc_superevents(gracedb, redis_client):
     gps = fresh_time()
-    date = ids.gps_to_utc(gps).strftime('%y%m%d')
+    date = ids.date_code(gps)
     test_event = gracedb.create_event('Test', 'gstlal', 'coinc.xml',
                                       filecontents=coinc_at(gps)).json()
     mdc_event = gracedb.create_event('CBC', 'gstlal', 'coinc.xml',
@@ -475,6 +572,36 @@ def test_voevents(gracedb, gracedb_url, redis_client):
     assert 'skymap_filename' in response.json()['detail']
 
 
+@pytest.mark.parametrize('group,search,category,role', [
+    ('CBC', 'AllSky', 'production', 'observation'),
+    ('Test', 'AllSky', 'test', 'test'),
+    ('CBC', 'MDC', 'mdc', 'test'),
+])
+def test_served_voevents_are_valid_voevent_2_0(gracedb, gracedb_url, group,
+                                               search, category, role):
+    gps = fresh_time()
+    event = gracedb.create_event(group, 'gstlal', 'coinc.xml', search=search,
+                                 filecontents=coinc_at(gps)).json()
+    sid = gracedb.create_superevent(gps - 1, gps, gps + 1, event['graceid'],
+                                    category=category).json()[
+                                        'superevent_id']
+    gracedb.write_log(sid, 'sky map', filename='bayestar.fits.gz',
+                      filecontents=b'FITS')
+    for voevent_type in ('EW', 'PR', 'IN', 'UP', 'RE'):
+        created = gracedb.create_voevent(
+            sid, gracedb.voevent_types[voevent_type],
+            skymap_filename='bayestar.fits.gz', skymap_type='bayestar',
+            ProbHasNS=0.5, ProbHasRemnant=0.25, BNS=0.5, NSBH=0.25, BBH=0.2,
+            Terrestrial=0.05).json()
+        served = gracedb.files(sid, created['filename']).read()
+        # The same bytes under the file's versioned name.
+        assert requests.get(created['links']['file']).content == served
+        packet = voeventparse.loads(served)
+        voeventparse.assert_valid_as_v2_0(packet)
+        assert packet.attrib['role'] == role
+        assert packet.attrib['ivorn'] == created['ivorn']
+
+
 # -- errors ------------------------------------------------------------------------
 
 def test_unknown_ids_are_404(gracedb, gracedb_url):
@@ -516,6 +643,11 @@ def test_bad_event_fields_are_400(gracedb_url, data, files, reason):
     (b'{"not": "an event"', 'malformed JSON'),
     (b'\x89PNG\r\n\x1a\n\x00\x00', 'neither XML nor UTF-8'),
     (b'<LIGO_LW></LIGO_LW>', 'neither a coinc_inspiral'),
+    (PSD, 'neither a coinc_inspiral'),
+    # This one crashes igwn-ligolw's row builder unless it is refused first.
+    (b'<LIGO_LW><Table Name="coinc_inspiral:table"><Stream Delimiter="," '
+     b'Name="coinc_inspiral:table">1,2</Stream></Table></LIGO_LW>',
+     'Stream without Columns'),
 ])
 def test_bad_event_files_are_400_and_server_carries_on(
         gracedb, gracedb_url, content, reason):
@@ -535,7 +667,10 @@ def test_bad_superevent_fields_are_400(gracedb_url):
             ({'t_start': 0, 't_0': 1, 't_end': 2}, 'preferred_event is '
              'required'),
             ({'t_start': 0, 't_0': 1, 't_end': 2, 'preferred_event': 'G1',
-              'category': 'Z'}, 'unknown category')]:
+              'category': 'Z'}, 'unknown category'),
+            # Superevent ids need t_0's UTC date.
+            ({'t_start': -5, 't_0': -1, 't_end': 2, 'preferred_event': 'G1'},
+             't_0: GPS time out of range')]:
         response = requests.post(f'{gracedb_url}superevents/', data=data)
         assert response.status_code == 400
         assert reason in response.json()['detail']
@@ -613,7 +748,7 @@ def test_concurrent_writes_get_distinct_ids(gracedb_url):
     assert not errors
     assert len({r[0] for r in results}) == 12
     sids = sorted(r[1] for r in results)
-    date = ids.gps_to_utc(gps).strftime('%y%m%d')
+    date = ids.date_code(gps)
     assert sids == sorted(f'S{date}{ids.letters(n)}' for n in range(1, 13))
     assert all(r[2] == 3 for r in results)
 

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from gwcelery import app
-from gwcelery.lvalert.publisher import Publisher
+from gwcelery.lvalert import transport
 from gwcelery.tasks import bayestar, orchestrator
 from gwcelery.util.waiting import wait_for
 
@@ -244,10 +244,10 @@ def test_redelivered_alert_uploads_nothing(scenario):
     graceid = scenario.good
     followups = len(stack.followups())
     event = stack.client.event(graceid).json()
-    with Publisher.from_url(app.conf.broker_url) as publisher:
+    with transport.from_url(app.conf.broker_url) as lvalert:
         for alert_type, data in (('log', scenario.psd_entry),
                                  ('new', event)):
-            publisher.publish('cbc_gstlal', {
+            lvalert.publish('cbc_gstlal', {
                 'uid': graceid, 'alert_type': alert_type, 'data': data,
                 'object': event})
     wait_for(lambda: f'{graceid}: sky map {orchestrator.SKYMAP_FILENAME}'

@@ -75,8 +75,8 @@ rendering (:func:`gwcelery.tasks.skymaps.plot_volume`) is sent with
 priority 9, behind localizations on the ``openmp`` queue."""
 
 worker_proc_alive_timeout = 30.0
-"""Seconds a new pool process may take to start: importing ligo.skymap
-and lalsuite is slow on a busy machine."""
+"""Seconds a new pool process may take to start (importing ligo.skymap
+and lalsuite is slow on a busy machine)."""
 
 # -- gwcelery settings -------------------------------------------------------
 
@@ -128,12 +128,12 @@ lvalert_max_payload = 1024 * 1024
 logged and dropped. GraceDb's alerts are a few kilobytes."""
 
 lvalert_stream_maxlen = 10000
-"""Embedded (Redis) transport: approximate number of items each node's
-stream keeps. Items trimmed before the listener read them are lost."""
+"""Approximate number of items each node's stream keeps on the embedded
+(Redis) transport. Items trimmed before the listener read them are lost."""
 
 lvalert_node_max_items = 'max'
-"""XMPP transport: how many items the nodes that gwcelery's publisher
-creates keep (``pubsub#max_items``): ``'max'`` for the most the server
+"""How many items the nodes that gwcelery's XMPP publisher creates
+keep (``pubsub#max_items``): ``'max'`` for the most the server
 allows, a number, or ``None`` for the server's default. After an outage a
 listener recovers at most this many items per node; on prosody with file
 storage, each publication costs more the more items a node keeps."""

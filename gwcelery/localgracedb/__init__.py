@@ -18,10 +18,10 @@ signoffs, notices, pipeline-preferred events or the GWTC catalog; see
 
 Modules: :mod:`.app` (the application factory), :mod:`.db` (engine and
 transactions), :mod:`.models` (tables), :mod:`.ids` (GraceDb identifiers),
-:mod:`.vocabulary` (accepted names), :mod:`.ligolw` and
-:mod:`.eventfiles` (reading uploaded event files, with
-:mod:`gwcelery.util.xml`), :mod:`.voevent`
-(VOEvent XML), :mod:`.query` and :mod:`.paging` (searches),
+:mod:`.gpstime` (GPS ↔ UTC), :mod:`.vocabulary` (accepted names),
+:mod:`.ligolw` and :mod:`.eventfiles` (reading uploaded event files, with
+:mod:`gwcelery.util.xml`), :mod:`.voevent` (VOEvent XML), :mod:`.query`
+and :mod:`.paging` (searches),
 :mod:`.alerts` (LVAlert publishing), :mod:`.serialize` (JSON shapes),
 :mod:`.routes_root`, :mod:`.routes_events`, :mod:`.routes_superevents`,
 :mod:`.routes_common` and :mod:`.views` (HTTP resources and pages). The

@@ -44,7 +44,7 @@ class AlertSender:
 
     Parameters
     ----------
-    publisher : gwcelery.lvalert.transport.Transport or None
+    publisher : gwcelery.lvalert.transport.base.Transport or None
         The LVAlert transport (anything with ``publish(node, message)``
         and ``close()``), or ``None`` to only log messages at debug level.
     max_queued : int

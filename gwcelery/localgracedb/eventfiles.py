@@ -23,15 +23,14 @@ policy of :mod:`gwcelery.util.xml`, up to :data:`MAX_XML_BYTES`. Every
 reader raises :class:`ValueError` with a reason that the server returns as
 a 400 response.
 """
-import datetime
 import json
 import math
 import zlib
 
-from . import ids, ligolw
+from . import gpstime, ligolw
 from ..util.xml import parse
 
-__all__ = ('read_event_file', 'utc_to_gps', 'MAX_XML_BYTES')
+__all__ = ('read_event_file', 'MAX_XML_BYTES')
 
 MAX_XML_BYTES = 32 * 1024 * 1024
 """Largest event file read (bytes, after decompression)."""
@@ -39,15 +38,9 @@ MAX_XML_BYTES = 32 * 1024 * 1024
 _SKIP_COLUMNS = {'process_id', 'event_id', 'coinc_event_id',
                  'coinc_def_id', 'time_slide_id'}
 
-
-def utc_to_gps(when):
-    """GPS seconds of a naive UTC :class:`datetime.datetime`."""
-    approx = (when - ids._GPS_EPOCH).total_seconds()
-    # Add the leap seconds: the inverse of ids.gps_to_utc.
-    for _ in range(2):
-        back = ids.gps_to_utc(approx)
-        approx += (when - back).total_seconds()
-    return approx
+# The LIGO_LW tables that events are made from; igwn-ligolw skips the rest.
+_TABLES = frozenset({'coinc_inspiral', 'coinc_event', 'sngl_inspiral',
+                     'multi_burst'})
 
 
 def _number(value, what):
@@ -189,11 +182,9 @@ def _from_voevent(root):
     if 'ISOTime' not in values:
         raise ValueError('VOEvent has no ISOTime')
     try:
-        when = datetime.datetime.fromisoformat(
-            values['ISOTime'].rstrip('Z'))
-    except ValueError:
-        raise ValueError(
-            f'VOEvent ISOTime is not a time: {values["ISOTime"]!r}') from None
+        gps = gpstime.isot_to_gps(values['ISOTime'])
+    except ValueError as e:
+        raise ValueError(f'VOEvent ISOTime: {e}') from None
     how = [d.text.strip() for d in root.iter()
            if _local(d) == 'Description' and d.getparent() is not None
            and _local(d.getparent()) == 'How' and d.text]
@@ -211,7 +202,7 @@ def _from_voevent(root):
         'how_description': '; '.join(how),
     }
     return {
-        'gpstime': utc_to_gps(when),
+        'gpstime': gps,
         'far': None,
         'instruments': '',
         'nevents': None,
@@ -258,7 +249,7 @@ def read_event_file(data):
     head = data.lstrip()[:1]
     if head == b'<':
         if b'<LIGO_LW' in data[:4096]:
-            tables = ligolw.read_tables(data, MAX_XML_BYTES)
+            tables = ligolw.read_tables(data, MAX_XML_BYTES, _TABLES)
             if tables.get('coinc_inspiral'):
                 return _from_coinc(tables)
             if tables.get('multi_burst'):

@@ -8,36 +8,18 @@ that category and date: ``a`` … ``z``, ``aa``, ``ab``, …. Confirmed ones
 also get ``GW`` (``TGW``, ``MGW``) + date, with letters from the second one
 of a date on.
 """
-import datetime
 import string
 
-__all__ = ('event_prefix', 'event_category', 'superevent_prefix',
-           'letters', 'gps_to_utc', 'CATEGORIES')
+from . import gpstime
 
-#: Superevent categories: code → display name, as the service root lists.
+__all__ = ('event_prefix', 'event_category', 'superevent_prefix',
+           'gw_prefix', 'letters', 'date_code', 'CATEGORIES')
+
+#: Superevent categories (code → display name), as the service root lists.
 CATEGORIES = {'P': 'Production', 'T': 'Test', 'M': 'MDC'}
 
 _SUPEREVENT_PREFIX = {'P': 'S', 'T': 'TS', 'M': 'MS'}
 _GW_PREFIX = {'P': 'GW', 'T': 'TGW', 'M': 'MGW'}
-
-# Leap seconds (GPS − UTC) and the UTC day each took effect; GPS time began
-# 1980-01-06. The table ends with the leap second of 2017-01-01.
-_GPS_EPOCH = datetime.datetime(1980, 1, 6)
-_LEAPS = [(datetime.datetime(*d), n) for n, d in enumerate([
-    (1981, 7, 1), (1982, 7, 1), (1983, 7, 1), (1985, 7, 1), (1988, 1, 1),
-    (1990, 1, 1), (1991, 1, 1), (1992, 7, 1), (1993, 7, 1), (1994, 7, 1),
-    (1996, 1, 1), (1997, 7, 1), (1999, 1, 1), (2006, 1, 1), (2009, 1, 1),
-    (2012, 7, 1), (2015, 7, 1), (2017, 1, 1)], start=1)]
-
-
-def gps_to_utc(gps):
-    """UTC :class:`datetime.datetime` (naive) of a GPS time in seconds."""
-    naive = _GPS_EPOCH + datetime.timedelta(seconds=float(gps))
-    offset = 0
-    for when, count in _LEAPS:
-        if naive - datetime.timedelta(seconds=count) >= when:
-            offset = count
-    return naive - datetime.timedelta(seconds=offset)
 
 
 def event_category(group, search):
@@ -82,5 +64,7 @@ def gw_prefix(category):
 
 
 def date_code(gps):
-    """``YYMMDD`` of a GPS time's UTC date."""
-    return gps_to_utc(gps).strftime('%y%m%d')
+    """``YYMMDD`` of a GPS time's UTC date (a leap second belongs to the
+    day it ends)."""
+    year, month, day = gpstime.utc_fields(gps)[:3]
+    return f'{year % 100:02d}{month:02d}{day:02d}'

@@ -21,10 +21,12 @@ def utcnow():
 
 
 class Base(DeclarativeBase):
-    pass
+    """The declarative base of the tables."""
 
 
 class Event(Base):
+    """An event: one upload, and what the server read from it."""
+
     __tablename__ = 'event'
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,6 +49,8 @@ class Event(Base):
 
 
 class Superevent(Base):
+    """A superevent: its time window, preferred event and GW id."""
+
     __tablename__ = 'superevent'
     __table_args__ = (UniqueConstraint('category', 'date', 'sequence'),)
 
@@ -69,6 +73,8 @@ class Superevent(Base):
 
 
 class Label(Base):
+    """A label on an event or superevent."""
+
     __tablename__ = 'label'
     __table_args__ = (UniqueConstraint('object_id', 'name'),)
 
@@ -81,6 +87,8 @@ class Label(Base):
 
 
 class Log(Base):
+    """A log entry of an event or superevent, with its file if any."""
+
     __tablename__ = 'log'
     __table_args__ = (UniqueConstraint('object_id', 'N'),)
 
@@ -98,6 +106,8 @@ class Log(Base):
 
 
 class Tag(Base):
+    """A tag on a log entry."""
+
     __tablename__ = 'tag'
     __table_args__ = (UniqueConstraint('log_id', 'name'),)
 
@@ -109,6 +119,8 @@ class Tag(Base):
 
 
 class File(Base):
+    """One version of a file of an event or superevent."""
+
     __tablename__ = 'file'
     __table_args__ = (UniqueConstraint('object_id', 'name', 'version'),)
 
@@ -123,6 +135,8 @@ class File(Base):
 
 
 class VOEvent(Base):
+    """A VOEvent that the server built, with the parameters it was given."""
+
     __tablename__ = 'voevent'
     __table_args__ = (UniqueConstraint('object_id', 'N'),)
 

@@ -1,10 +1,17 @@
-"""Paging and sorting of search results (``count``, ``start``, ``sort``)."""
+"""Paging and sorting of search results (``count``, ``start``, ``sort``).
+
+As in GraceDb, the ``links`` of every list always hold ``next`` and
+``previous``, ``null`` where there is no such page: the ligo-gracedb
+client walks a search by following ``links.next`` until it is null.
+Searches (events, superevents) are paged; the lists of one object's
+logs, labels, VOEvents and events are one page holding everything.
+"""
 from urllib.parse import urlencode
 
 from flask import abort, request
 from sqlalchemy import func, select
 
-__all__ = ('page', 'DEFAULT_COUNT', 'MAX_COUNT')
+__all__ = ('page', 'whole_list', 'DEFAULT_COUNT', 'MAX_COUNT')
 
 #: Results per page when the client does not say.
 DEFAULT_COUNT = 100
@@ -33,7 +40,8 @@ def page(session, query, sortable, default_order, url):
     -------
     rows : list
     links : dict
-        ``self``, ``first``, ``last`` and, when there are more, ``next``.
+        ``self``, ``next``, ``previous``, ``first`` and ``last``;
+        ``next`` and ``previous`` are ``None`` on the last and first page.
     total : int
     start : int
     """
@@ -56,8 +64,31 @@ def page(session, query, sortable, default_order, url):
     def link(at):
         return url + '?' + urlencode({**args, 'start': at})
 
-    links = {'self': link(start), 'first': link(0),
+    links = {'self': link(start),
+             'next': link(start + count) if start + count < total else None,
+             'previous': link(max(0, start - count)) if start else None,
+             'first': link(0),
              'last': link(max(0, (total - 1) // count * count))}
-    if start + count < total:
-        links['next'] = link(start + count)
     return rows, links, total, start
+
+
+def whole_list(key, items, url):
+    """The JSON of a list that is one page.
+
+    Parameters
+    ----------
+    key : str
+        Name of the list in the answer (``log``, ``labels``, …).
+    items : list
+    url : str
+        Address of the list: its ``self``, ``first`` and ``last`` page.
+
+    Returns
+    -------
+    dict
+        ``{key: items, 'numRows', 'start': 0, 'links'}``, with ``next``
+        and ``previous`` null.
+    """
+    return {key: items, 'numRows': len(items), 'start': 0,
+            'links': {'self': url, 'next': None, 'previous': None,
+                      'first': url, 'last': url}}

@@ -25,7 +25,8 @@ A query is a sequence of terms separated by spaces; every term must hold
                                for superevents
 =============================  ============================================
 
-:func:`parse` turns the text into SQLAlchemy conditions; anything it does
+:func:`event_conditions` and :func:`superevent_conditions` turn the text
+into SQLAlchemy conditions; anything it does
 not understand raises :class:`QueryError`, which the server returns as a
 400 response with the reason.
 """

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from . import serialize, vocabulary
 from .models import Event, File, Label, Log, Superevent, Tag
 from .alerts import event_node, superevent_node
+from .paging import whole_list
 
 __all__ = ('Target', 'state', 'api_root', 'bad_request', 'fields',
            'parse_bool', 'parse_float', 'parse_filename', 'add_file',
@@ -104,7 +105,7 @@ class Target:
     """An event or superevent that logs, labels and files belong to."""
 
     object_id: str
-    """Storage key: graceid, or the superevent's original id."""
+    """Storage key (graceid, or the superevent's original id)."""
     public_id: str
     """Id in addresses and messages (the GW id of a confirmed superevent)."""
     is_superevent: bool
@@ -214,11 +215,9 @@ def list_labels(resolve, object_key):
         labels = session.scalars(select(Label).where(
             Label.object_id == target.object_id).order_by(Label.id)).all()
         base = target.base(api)
-        return jsonify({
-            'labels': [serialize.label_json(label, base,
-                                            target.is_superevent)
-                       for label in labels],
-            'links': {'self': f'{base}labels/'}})
+        return jsonify(whole_list('labels', [
+            serialize.label_json(label, base, target.is_superevent)
+            for label in labels], f'{base}labels/'))
 
 
 def get_label(resolve, object_key, name):
@@ -283,9 +282,8 @@ def list_logs(resolve, object_key):
         base = target.base(api)
         entries = [serialize.log_json(log, base, target.is_superevent)
                    for log in logs]
-        return jsonify({'log': entries, 'numRows': len(entries),
-                        'links': {'self': base + (
-                            'logs/' if target.is_superevent else 'log/')}})
+        return jsonify(whole_list('log', entries, base + (
+            'logs/' if target.is_superevent else 'log/')))
 
 
 def _get_log(session, target, n):

@@ -3,15 +3,15 @@
 Create (``t_start``, ``t_0``, ``t_end``, ``preferred_event``,
 ``category``, ``events``, ``labels``), update (``PATCH``), get, search;
 add and remove events; labels, logs, tags and files; VOEvents, which the
-server builds (:mod:`.voevent`); confirm as GW.
+server builds (:mod:`~gwcelery.localgracedb.voevent`); confirm as GW.
 """
 from flask import Blueprint, Response, abort, jsonify, request
 from sqlalchemy import func, select
 
-from . import ids, routes_common as common, serialize
+from . import gpstime, ids, routes_common as common, serialize
 from .alerts import superevent_node
 from .models import Event, File, Superevent, VOEvent
-from .paging import page
+from .paging import page, whole_list
 from .query import QueryError, superevent_conditions
 from .voevent import VOEVENT_TYPES, build_voevent
 
@@ -59,8 +59,15 @@ def _attach(session, event, superevent):
 
 
 def _times(form, required):
-    return {key: common.parse_float(form.get(key), key, required=required)
-            for key in ('t_start', 't_0', 't_end')}
+    times = {key: common.parse_float(form.get(key), key, required=required)
+             for key in ('t_start', 't_0', 't_end')}
+    if times['t_0'] is not None:
+        # t_0 becomes a UTC date (the id) and time (VOEvents).
+        try:
+            gpstime.utc_fields(times['t_0'])
+        except ValueError as e:
+            common.bad_request(f't_0: {e}')
+    return times
 
 
 def _check_times(superevent):
@@ -187,8 +194,9 @@ def events(sid):
         target = _resolve(session, sid)
         members = session.scalars(select(Event).where(
             Event.superevent_id == target.object_id).order_by(Event.id))
-        return jsonify({'events': [serialize.event_json(session, e, api)
-                                   for e in members]})
+        return jsonify(whole_list(
+            'events', [serialize.event_json(session, e, api)
+                       for e in members], f'{target.base(api)}events/'))
 
 
 @blueprint.post('/<sid>/events/')
@@ -352,8 +360,9 @@ def voevents(sid):
         rows = session.scalars(select(VOEvent).where(
             VOEvent.object_id == target.object_id).order_by(VOEvent.N))
         base = target.base(api)
-        return jsonify({'voevents': [serialize.voevent_json(v, base)
-                                     for v in rows]})
+        return jsonify(whole_list(
+            'voevents', [serialize.voevent_json(v, base) for v in rows],
+            f'{base}voevents/'))
 
 
 @blueprint.get('/<sid>/voevents/<int:n>/')

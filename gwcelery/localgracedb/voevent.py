@@ -13,13 +13,14 @@ retraction carries only the identification parameters.
 """
 import datetime
 
+import voeventparse
 from lxml import etree
 
-from . import ids
+from . import gpstime
 
 __all__ = ('VOEVENT_TYPES', 'PACKET_TYPES', 'build_voevent', 'ivorn')
 
-#: VOEvent types: code → name, as the service root lists them.
+#: VOEvent types (code → name), as the service root lists them.
 VOEVENT_TYPES = {'PR': 'preliminary', 'IN': 'initial', 'UP': 'update',
                  'RE': 'retraction', 'EW': 'earlywarning'}
 
@@ -29,8 +30,7 @@ PACKET_TYPES = {'PR': 150, 'IN': 151, 'UP': 152, 'RE': 164, 'EW': 163}
 _ALERT_TYPE = {'PR': 'Preliminary', 'IN': 'Initial', 'UP': 'Update',
                'RE': 'Retraction', 'EW': 'EarlyWarning'}
 
-_VOE = 'http://www.ivoa.net/xml/VOEvent/v2.0'
-_XSI = 'http://www.w3.org/2001/XMLSchema-instance'
+_STREAM = 'gwnet/LVC'
 
 _CLASSIFICATION = ('BNS', 'NSBH', 'BBH', 'Terrestrial')
 _PROPERTIES = (('HasNS', 'ProbHasNS'), ('HasRemnant', 'ProbHasRemnant'),
@@ -39,21 +39,60 @@ _PROPERTIES = (('HasNS', 'ProbHasNS'), ('HasRemnant', 'ProbHasRemnant'),
 
 def ivorn(superevent_id, n, voevent_type):
     """IVORN of a notice: ``ivo://gwnet/LVC#S190425z-1-Preliminary``."""
-    return (f'ivo://gwnet/LVC#{superevent_id}-{n}-'
+    return (f'ivo://{_STREAM}#{superevent_id}-{n}-'
             f'{_ALERT_TYPE[voevent_type]}')
 
 
-def _param(parent, name, value, data_type, ucd=None, unit=None,
-           description=None):
-    element = etree.SubElement(parent, 'Param', name=name,
-                               dataType=data_type, value=str(value))
-    if ucd:
-        element.set('ucd', ucd)
-    if unit is not None:
-        element.set('unit', unit)
+def _param(parent, name, value, description=None, **attributes):
+    """A ``Param``: ints and floats get their ``dataType`` from
+    voevent-parse's automatic conversion, everything else is a string."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        value = str(value)
+        attributes.setdefault('dataType', 'string')
+    element = voeventparse.Param(name, value, ac=True, **attributes)
     if description:
-        etree.SubElement(element, 'Description').text = description
+        element.Description = description
+    parent.append(element)
     return element
+
+
+def _group(parent, params, description=None, **attributes):
+    """A ``Group``; its description, if any, comes before its params."""
+    group = voeventparse.Group([], **attributes)
+    if description:
+        group.Description = description
+    parent.append(group)
+    for name, value in params:
+        _param(group, name, float(value), ucd='stat.probability')
+    return group
+
+
+def _where_when(root, t_0):
+    # voevent-parse's add_where_when needs a sky position and a datetime;
+    # an LVC notice has no position, and its time may be a leap second.
+    location = etree.SubElement(root.WhereWhen, 'ObsDataLocation')
+    etree.SubElement(location, 'ObservatoryLocation', id='LIGO Virgo')
+    observation = etree.SubElement(location, 'ObservationLocation')
+    etree.SubElement(observation, 'AstroCoordSystem', id='UTC-FK5-GEO')
+    coords = etree.SubElement(observation, 'AstroCoords',
+                              coord_system_id='UTC-FK5-GEO')
+    instant = etree.SubElement(etree.SubElement(coords, 'Time'),
+                               'TimeInstant')
+    instant.ISOTime = gpstime.gps_to_isot(t_0) + 'Z'
+
+
+def _citations(root, voevent_type, previous_ivorns):
+    # voevent-parse's add_citations uses collections.Iterable, which
+    # Python 3.10 removed; its EventIvorn elements are appended here.
+    citations = etree.SubElement(root, 'Citations')
+    for previous in previous_ivorns:
+        citations.append(voeventparse.EventIvorn(
+            previous, 'retraction' if voevent_type == 'RE'
+            else 'supersedes'))
+    citations.Description = (
+        'Determined to not be a viable GW event candidate'
+        if voevent_type == 'RE' else 'Updated localization is now '
+        'available')
 
 
 def build_voevent(superevent, event, n, voevent_type, options, skymap_url,
@@ -83,6 +122,9 @@ def build_voevent(superevent, event, n, voevent_type, options, skymap_url,
     previous_ivorns : sequence of str
         IVORNs of the earlier notices of the superevent, cited by updates
         and retractions.
+    now : datetime.datetime, optional
+        Time of writing, for ``Who/Date``; the current time by default.
+        A naive one is taken as UTC.
 
     Returns
     -------
@@ -91,119 +133,80 @@ def build_voevent(superevent, event, n, voevent_type, options, skymap_url,
     """
     sid = superevent['superevent_id']
     this_ivorn = ivorn(sid, n, voevent_type)
-    role = 'observation' if superevent['category'] == 'P' else 'test'
-    root = etree.Element(f'{{{_VOE}}}VOEvent', nsmap={'voe': _VOE,
-                                                      'xsi': _XSI})
-    root.set(f'{{{_XSI}}}schemaLocation',
-             f'{_VOE} http://www.ivoa.net/xml/VOEvent/VOEvent-v2.0.xsd')
-    root.set('version', '2.0')
-    root.set('role', role)
-    root.set('ivorn', this_ivorn)
-
-    who = etree.SubElement(root, 'Who')
-    etree.SubElement(who, 'Date').text = (
-        now or datetime.datetime.now(datetime.timezone.utc)).strftime(
-            '%Y-%m-%dT%H:%M:%S')
-    author = etree.SubElement(who, 'Author')
-    etree.SubElement(author, 'contactName').text = (
+    root = voeventparse.Voevent(
+        _STREAM, this_ivorn.split('#', 1)[1],
+        'observation' if superevent['category'] == 'P' else 'test')
+    # voevent-parse signs its packets in Who; LVC notices do not.
+    del root.Who.Description
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if now.tzinfo is not None:
+        # Written as UTC without a zone, as GraceDb writes it.
+        now = now.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    voeventparse.set_who(root, date=now)
+    voeventparse.set_author(root, contactName=(
         'LIGO Scientific Collaboration, Virgo Collaboration and KAGRA '
-        'Collaboration')
+        'Collaboration'))
 
-    what = etree.SubElement(root, 'What')
-    _param(what, 'internal', int(bool(options.get('internal'))), 'int',
-           description='Indicates whether this event should be distributed '
-                       'to LSC/Virgo/KAGRA members only')
-    _param(what, 'Packet_Type', PACKET_TYPES[voevent_type], 'int',
-           description='The Notice Type number is assigned/used within GCN')
-    _param(what, 'Pkt_Ser_Num', n, 'string',
-           description='A number that increments by 1 each time a new '
-                       'revision is issued for this event')
-    _param(what, 'GraceID', sid, 'string', ucd='meta.id',
-           description='Identifier in GraceDB')
-    _param(what, 'AlertType', _ALERT_TYPE[voevent_type], 'string',
-           ucd='meta.version', description='VOEvent alert type')
+    what = root.What
+    _param(what, 'internal', int(bool(options.get('internal'))),
+           'Indicates whether this event should be distributed to '
+           'LSC/Virgo/KAGRA members only')
+    _param(what, 'Packet_Type', PACKET_TYPES[voevent_type],
+           'The Notice Type number is assigned/used within GCN')
+    _param(what, 'Pkt_Ser_Num', str(n),
+           'A number that increments by 1 each time a new revision is '
+           'issued for this event')
+    _param(what, 'GraceID', sid, 'Identifier in GraceDB', ucd='meta.id')
+    _param(what, 'AlertType', _ALERT_TYPE[voevent_type],
+           'VOEvent alert type', ucd='meta.version')
     _param(what, 'HardwareInj', int(bool(options.get('hardware_inj'))),
-           'int', ucd='meta.number',
-           description='Indicates that this event is a hardware injection '
-                       'if 1, no if 0')
-    _param(what, 'OpenAlert', int(bool(options.get('open_alert'))), 'int',
-           ucd='meta.number',
-           description='Indicates that this event is an open alert if 1, '
-                       'no if 0')
-    _param(what, 'EventPage', event_page, 'string', ucd='meta.ref.url',
-           description='Web page for evolving status of this GW candidate')
+           'Indicates that this event is a hardware injection if 1, no if 0',
+           ucd='meta.number')
+    _param(what, 'OpenAlert', int(bool(options.get('open_alert'))),
+           'Indicates that this event is an open alert if 1, no if 0',
+           ucd='meta.number')
+    _param(what, 'EventPage', event_page,
+           'Web page for evolving status of this GW candidate',
+           ucd='meta.ref.url')
     if voevent_type != 'RE':
         _param(what, 'Instruments', event.get('instruments') or '',
-               'string', ucd='meta.code',
-               description='List of instruments used in analysis to '
-                           'identify this event')
+               'List of instruments used in analysis to identify this '
+               'event', ucd='meta.code')
         if event.get('far') is not None:
-            _param(what, 'FAR', repr(float(event['far'])), 'float',
-                   ucd='arith.rate;stat.falsealarm', unit='Hz',
-                   description='False alarm rate for GW candidates with '
-                               'this strength or greater')
-        _param(what, 'Group', event.get('group') or '', 'string',
-               ucd='meta.code', description='Data analysis working group')
-        _param(what, 'Pipeline', event.get('pipeline') or '', 'string',
-               ucd='meta.code',
-               description='Low-latency data analysis pipeline')
-        _param(what, 'Search', event.get('search') or '', 'string',
-               ucd='meta.code', description='Specific low-latency search')
+            _param(what, 'FAR', float(event['far']),
+                   'False alarm rate for GW candidates with this strength '
+                   'or greater', ucd='arith.rate;stat.falsealarm', unit='Hz')
+        _param(what, 'Group', event.get('group') or '',
+               'Data analysis working group', ucd='meta.code')
+        _param(what, 'Pipeline', event.get('pipeline') or '',
+               'Low-latency data analysis pipeline', ucd='meta.code')
+        _param(what, 'Search', event.get('search') or '',
+               'Specific low-latency search', ucd='meta.code')
         if skymap_url:
-            group = etree.SubElement(
-                what, 'Group', type='GW_SKYMAP',
-                name=options.get('skymap_type') or 'skymap')
-            _param(group, 'skymap_fits', skymap_url, 'string',
-                   ucd='meta.ref.url', description='Sky Map FITS')
+            group = _group(what, [], type='GW_SKYMAP',
+                           name=options.get('skymap_type') or 'skymap')
+            _param(group, 'skymap_fits', skymap_url, 'Sky Map FITS',
+                   ucd='meta.ref.url')
         classification = [(k, options[k]) for k in _CLASSIFICATION
                           if options.get(k) is not None]
         if classification:
-            group = etree.SubElement(what, 'Group', type='Classification')
-            etree.SubElement(group, 'Description').text = (
-                'Source classification: binary neutron star (BNS), neutron '
-                'star-black hole (NSBH), binary black hole (BBH), or '
-                'terrestrial (noise)')
-            for name, value in classification:
-                _param(group, name, value, 'float', ucd='stat.probability')
+            _group(what, classification, type='Classification',
+                   description='Source classification: binary neutron star '
+                   '(BNS), neutron star-black hole (NSBH), binary black hole '
+                   '(BBH), or terrestrial (noise)')
         properties = [(name, options[key]) for name, key in _PROPERTIES
                       if options.get(key) is not None]
         if properties:
-            group = etree.SubElement(what, 'Group', type='Properties')
-            etree.SubElement(group, 'Description').text = (
-                'Qualitative properties of the source, conditioned on the '
-                'assumption that the signal is an astrophysical compact '
-                'binary merger')
-            for name, value in properties:
-                _param(group, name, value, 'float', ucd='stat.probability')
+            _group(what, properties, type='Properties',
+                   description='Qualitative properties of the source, '
+                   'conditioned on the assumption that the signal is an '
+                   'astrophysical compact binary merger')
 
-    where_when = etree.SubElement(root, 'WhereWhen')
-    location = etree.SubElement(where_when, 'ObsDataLocation')
-    etree.SubElement(location, 'ObservatoryLocation', id='LIGO Virgo')
-    observation = etree.SubElement(location, 'ObservationLocation')
-    etree.SubElement(observation, 'AstroCoordSystem', id='UTC-FK5-GEO')
-    coords = etree.SubElement(observation, 'AstroCoords',
-                              coord_system_id='UTC-FK5-GEO')
-    instant = etree.SubElement(etree.SubElement(coords, 'Time'),
-                               'TimeInstant')
-    etree.SubElement(instant, 'ISOTime').text = ids.gps_to_utc(
-        superevent['t_0']).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
-
-    how = etree.SubElement(root, 'How')
-    etree.SubElement(how, 'Description').text = (
+    _where_when(root, superevent['t_0'])
+    voeventparse.add_how(root, descriptions=(
         'Candidate gravitational wave event identified by low-latency '
-        'analysis')
+        'analysis'))
     if voevent_type in ('UP', 'RE') and previous_ivorns:
-        citations = etree.SubElement(root, 'Citations')
-        for previous in previous_ivorns:
-            etree.SubElement(
-                citations, 'EventIVORN',
-                cite='retraction' if voevent_type == 'RE' else 'supersedes'
-            ).text = previous
-        etree.SubElement(citations, 'Description').text = (
-            'Determined to not be a viable GW event candidate'
-            if voevent_type == 'RE' else 'Updated localization is now '
-            'available')
-    etree.SubElement(root, 'Description').text = (
-        'Report of a candidate gravitational wave event')
-    return this_ivorn, etree.tostring(root, xml_declaration=True,
-                                      encoding='UTF-8', pretty_print=True)
+        _citations(root, voevent_type, previous_ivorns)
+    root.Description = 'Report of a candidate gravitational wave event'
+    return this_ivorn, voeventparse.dumps(root, pretty_print=True)

@@ -24,7 +24,7 @@ backend.
 ligo.skymap (and lalsuite) take a second or two to import and are needed
 only where sky maps are made, so they are imported on first use, and ahead
 of the first task in the pool processes of workers that consume the
-``openmp`` queue (:func:`_preload`).
+``openmp`` queue (``_preload``).
 """
 import io
 import logging

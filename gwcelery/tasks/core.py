@@ -52,6 +52,9 @@ class DispatchHandler(dict):
     def process_args(self, *args, **kwargs):
         """Decode what the listener received.
 
+        The default takes the key from the first positional argument and
+        passes the rest on.
+
         Returns
         -------
         key : hashable
@@ -70,9 +73,6 @@ class DispatchHandler(dict):
         Exception
             Any other exception means the payload cannot be decoded; the
             dispatcher logs it with its traceback and drops the payload.
-
-        The default takes the key from the first positional argument and
-        passes the rest on.
         """
         if not args:
             raise TypeError('dispatch() needs the key as its first argument')

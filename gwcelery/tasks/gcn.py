@@ -23,7 +23,7 @@ costs a reconnection, never memory or an expanded entity.
 
 pygcn logs every connection failure (a server that hangs up, a refused
 connection) as an error with a traceback; in the listener's log these are
-one-line warnings (see :class:`_NetworkErrorsAsWarnings`), since they are
+one-line warnings (see ``_NetworkErrorsAsWarnings``), since they are
 the ordinary life of a long-lived connection and pygcn reconnects by itself.
 
 :func:`check_echo` handles the LVC notice types (:data:`LVC_NOTICE_TYPES`):

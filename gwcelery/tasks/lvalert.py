@@ -10,7 +10,8 @@ decoded alert (a :class:`dict`)::
         ...
 
 The registry, :data:`handler`, checks every alert it is given, whoever
-calls :meth:`~LVAlertHandler.dispatch` (the listener, a test, a replay):
+calls :meth:`~gwcelery.tasks.core.DispatchHandler.dispatch` (the listener,
+a test, a replay):
 
 * it drops the alert with a warning if it is larger than
   :data:`~gwcelery.conf.lvalert_max_payload`, not JSON or not a JSON
@@ -49,7 +50,8 @@ CONFIG_RETRY_INTERVAL = 30.0
 class LVAlertHandler(DispatchHandler):
     """Handlers of LVAlert messages, keyed by node name.
 
-    :meth:`dispatch` takes the node and the alert, either decoded (a
+    :meth:`~gwcelery.tasks.core.DispatchHandler.dispatch` takes the node
+    and the alert, either decoded (a
     :class:`dict`) or as the received payload (JSON text, :class:`str` or
     :class:`bytes`), and optionally the ``item_id`` the transport gave it,
     for log messages. It decodes the payload, and drops it, with a log
@@ -83,7 +85,7 @@ class LVAlertHandler(DispatchHandler):
 
 
 handler = LVAlertHandler()
-"""The registry: ``@handler('node', ..., **task_options)``."""
+"""The registry, used as ``@handler('node', ..., **task_options)``."""
 
 
 def _receive(node, item_id, payload):

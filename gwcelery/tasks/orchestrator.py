@@ -76,9 +76,9 @@ log = logging.getLogger(__name__)
 #: Pipelines whose events are compact binaries (lower case, as in nodes).
 CBC_PIPELINES = ('gstlal', 'pycbc', 'spiir', 'mbtaonline')
 
-#: LVAlert nodes of CBC events: the superevent manager's nodes of these
-#: pipelines (production ``cbc_*`` and ``test_*``; MDC events come on the
-#: production nodes).
+#: The LVAlert nodes of CBC events, which are the superevent manager's
+#: nodes of these pipelines (production ``cbc_*`` and ``test_*``; MDC
+#: events come on the production nodes).
 CBC_NODES = tuple(node for node in superevents.NODES
                   if node.partition('_')[2] in CBC_PIPELINES)
 

@@ -54,7 +54,7 @@ LABEL = 'PASTRO_READY'
 #: Tags of the log entry.
 TAGS = ('p_astro',)
 
-#: FAR threshold (Hz) of the toy foreground/background model: one per 30 d.
+#: FAR threshold (Hz) of the toy foreground/background model, one per 30 d.
 FAR_STAR = 1 / (30 * 86400)
 
 #: SNR threshold of the toy foreground/background model.

@@ -22,7 +22,7 @@ MAX_PACKET_SIZE = 1 << 20
 
 TRANSPORT_NAMESPACE = 'http://telescope-networks.org/schema/Transport/v1.1'
 
-#: Root tags of Transport messages: the schema namespace and two variants
+#: Root tags of Transport messages, in the schema namespace and two variants
 #: that brokers have used in the wild.
 TRANSPORT_TAGS = frozenset(
     '{%s}Transport' % ns for ns in (

@@ -2,7 +2,7 @@
 
 :class:`Broadcaster` accepts TCP connections from whitelisted addresses only
 and serves every VOEvent given to :meth:`Broadcaster.broadcast` to all of
-them. Every :attr:`~Broadcaster.iamalive_interval` seconds it sends each
+them. Every ``iamalive_interval`` seconds it sends each
 subscriber an ``iamalive`` and drops those that did not answer the previous
 one. It records the ``ack`` (or ``nak``) that each subscriber returns for
 each VOEvent.
@@ -356,7 +356,7 @@ class Broadcaster:
         -------
         dict
             ``ivorn``; ``acked``, the subscribers that acked within
-            :attr:`ack_timeout`; ``unacked``, the others (nak, no answer,
+            ``ack_timeout``; ``unacked``, the others (nak, no answer,
             or dropped); ``ack_latency``, seconds from queueing to ack for
             each subscriber that acked.
 

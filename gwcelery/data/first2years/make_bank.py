@@ -68,7 +68,7 @@ NOISE_CURVES = {
 #: detectors' do.
 RANGE_SCALE = (0.8, 1.2)
 
-#: Populations drawn by lalapps_inspinj: component masses (solar masses),
+#: Populations drawn by lalapps_inspinj, by component masses (solar masses),
 #: distance (Mpc, uniform in volume) and the injected waveform.
 SOURCES = {
     'BNS': {'mass1': (1.2, 1.6), 'mass2': (1.2, 1.6),
@@ -84,8 +84,8 @@ SOURCES = {
 #: data file current lalsuite no longer ships.
 BAYESTAR_WAVEFORM = 'IMRPhenomD'
 
-#: A false-alarm rate (Hz) above this one is not publishable: one per 60 days
-#: with a trials factor of 5.
+#: A false-alarm rate (Hz) above this one is not publishable (one per 60 days
+#: with a trials factor of 5).
 PUBLISHABLE_FAR = 1 / (60 * 86400) / 5
 
 

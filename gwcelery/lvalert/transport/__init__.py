@@ -70,7 +70,7 @@ def from_url(url, **options):
 
     Returns
     -------
-    Transport
+    ~gwcelery.lvalert.transport.base.Transport
     """
     server = parse_url(url)
     return resolve(server.scheme)(server, **options)
@@ -82,7 +82,7 @@ def from_conf(conf, url=None, **options):
 
     Returns
     -------
-    Transport
+    ~gwcelery.lvalert.transport.base.Transport
     """
     server = parse_url(url or conf.lvalert_url)
     return resolve(server.scheme).from_conf(conf, server, **options)

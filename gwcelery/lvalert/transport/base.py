@@ -17,7 +17,7 @@ class Transport:
     """Base class of the transports.
 
     Subclasses implement :meth:`listen`, :meth:`create_node`,
-    :meth:`nodes`, :meth:`_publish` and :meth:`_close`, and document in
+    :meth:`nodes`, ``_publish`` and ``_close``, and document in
     their module what delivery, order, recovery after an outage and size
     limits they guarantee.
 
@@ -60,6 +60,9 @@ class Transport:
     def listen(self, nodes, callback, should_stop):
         """Receive items until ``should_stop()`` returns true.
 
+        Outages of the server are logged and waited out: this returns
+        only when asked to.
+
         Parameters
         ----------
         nodes : iterable of str
@@ -71,9 +74,6 @@ class Transport:
             counts as not processed: transports that can, offer it again.
         should_stop : callable
             Polled at least every second.
-
-        Outages of the server are logged and waited out: this returns
-        only when asked to.
         """
         raise NotImplementedError
 

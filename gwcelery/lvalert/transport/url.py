@@ -15,7 +15,7 @@ class ServerURL:
     """A parsed LVAlert server URL."""
 
     url: str = dataclasses.field(repr=False)
-    """The URL as given (it may hold a password: do not log it)."""
+    """The URL as given (it may hold a password; do not log it)."""
 
     scheme: str
     """In lower case."""

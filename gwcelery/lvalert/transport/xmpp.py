@@ -9,7 +9,7 @@ connection, opened when first needed.
 Credentials
     The user name and password of the URL, else those given (from
     :data:`~gwcelery.conf.lvalert_username` and
-    :data:`~gwcelery.conf.lvalert_password` through :func:`from_conf`),
+    :data:`~gwcelery.conf.lvalert_password` through :meth:`XMPPTransport.from_conf`),
     else the netrc entry of the host (:mod:`gwcelery.lvalert.credentials`).
     Passwords are never logged.
 Security

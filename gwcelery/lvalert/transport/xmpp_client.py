@@ -47,7 +47,7 @@ def condition(error):
 
 class BackoffMixin:
     """Caps slixmpp's exponential reconnection delay (up to 300 s by
-    default) at :attr:`max_backoff`."""
+    default) at ``max_backoff``."""
 
     max_backoff = 30.0
 
