@@ -53,8 +53,13 @@ HANDLED = re.compile(
 class System(Processes):
     """The processes under test."""
 
+    def start_gracedb(self, conf=CONF, **env):
+        """Redis and the local GraceDb, for workers of the configuration
+        module ``conf`` (with more environment variables ``env``)."""
+        self.gracedb_over_redis(conf, **env)
+
     def start_all(self):
-        self.gracedb_over_redis(CONF)
+        self.start_gracedb()
         from gwcelery import app
         self.worker(app, 'general', 'celery', '-c', '4')
         self.gwcelery('beat', 'beat', '-l', 'info',

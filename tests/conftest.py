@@ -47,6 +47,8 @@ pytest_plugins = [
     'tests.fixtures.skymaps',
     'tests.fixtures.superevents',
     'tests.fixtures.products',
+    # Last: they build on the fixtures above.
+    'tests.fixtures.exttrig',
     'tests.fixtures.alerts',
 ]
 

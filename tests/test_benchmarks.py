@@ -11,8 +11,8 @@ from benchmarks.common import check_layout, numbers
 
 from .conftest import ROOT
 
-BENCHMARKS = ('bayestar', 'dispatch', 'gcn', 'gracedb', 'lvalert',
-              'superevents')
+BENCHMARKS = ('bayestar', 'dispatch', 'external_triggers', 'gcn', 'gracedb',
+              'lvalert', 'superevents')
 
 
 def record(name='gracedb', **results):

@@ -12,6 +12,7 @@ from gwcelery import app
 EXPECTED = {
     'gwcelery.tasks.superevents.handle': 'superevent',
     'gwcelery.tasks.external_triggers.handle_gcn': 'exttrig',
+    'gwcelery.tasks.raven.handle': 'exttrig',
     'gwcelery.tasks.bayestar.localize': 'openmp',
     'gwcelery.tasks.orchestrator.localize_event': 'openmp',
     'gwcelery.tasks.skymaps.plot_volume': 'openmp',

@@ -348,3 +348,23 @@ subscribes to, as GCN subscribes to ours, serving every notice it receives
 to its own listeners; ``None``: none. The ``local`` preset subscribes to
 :data:`voevent_broadcaster_address`, so that our notices come back through
 the feed as GCN echoes them (see :doc:`/alerts`)."""
+
+# -- External triggers and RAVEN (gwcelery.tasks.raven) -----------------------
+
+raven_window_grb_cbc = (-5.0, 1.0)
+"""Coincidence window in seconds of a gamma-ray burst and a CBC
+superevent, which the GW time (the superevent's ``t_0``) minus the GRB's
+trigger time must lie in. A merger comes before its burst: up to 5 s
+before, 1 s after."""
+
+raven_window_grb_burst = (-600.0, 60.0)
+"""Coincidence window in seconds of a gamma-ray burst and a Burst
+superevent, for the GW time minus the GRB time. Wider than for CBC, since
+unmodelled GW bursts may come from sources whose gamma rays lag by
+minutes."""
+
+raven_window_snews = (-10.0, 10.0)
+"""Coincidence window in seconds of a SNEWS supernova neutrino alert and
+a Burst superevent, for the GW time minus the neutrino time. (A
+core-collapse supernova is no compact binary: SNEWS alerts are not
+compared with CBC superevents.)"""

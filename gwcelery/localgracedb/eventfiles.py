@@ -24,10 +24,10 @@ reader raises :class:`ValueError` with a reason that the server returns as
 a 400 response.
 """
 import json
-import math
 import zlib
 
 from . import gpstime, ligolw
+from ..util.numbers import finite as _number
 from ..util.xml import parse
 
 __all__ = ('read_event_file', 'MAX_XML_BYTES')
@@ -41,16 +41,6 @@ _SKIP_COLUMNS = {'process_id', 'event_id', 'coinc_event_id',
 # The LIGO_LW tables that events are made from; igwn-ligolw skips the rest.
 _TABLES = frozenset({'coinc_inspiral', 'coinc_event', 'sngl_inspiral',
                      'multi_burst'})
-
-
-def _number(value, what):
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f'{what} is not a number: {value!r}') from None
-    if not math.isfinite(result):
-        raise ValueError(f'{what} is not finite: {value!r}')
-    return result
 
 
 def _from_coinc(tables):
@@ -171,35 +161,67 @@ def _local(element):
         element.tag, str) else ''
 
 
+def _child(element, *path):
+    """The first element down a path of local names; ``None`` if there is
+    none (or if ``element`` is ``None``)."""
+    for name in path:
+        if element is None:
+            return None
+        element = next((c for c in element if _local(c) == name), None)
+    return element
+
+
+def _text(element):
+    return (element.text or '').strip() if element is not None else ''
+
+
+def _attribute(element, name):
+    return element.get(name, '') if element is not None else ''
+
+
+def _optional_number(text, what):
+    return _number(text, what) if text else None
+
+
 def _from_voevent(root):
-    params = {p.get('name'): p.get('value') for p in root.iter()
-              if _local(p) == 'Param'}
-    values = {}
-    for element in root.iter():
-        name = _local(element)
-        if name in ('ISOTime', 'C1', 'C2', 'Error2Radius') and element.text:
-            values.setdefault(name, element.text.strip())
-    if 'ISOTime' not in values:
-        raise ValueError('VOEvent has no ISOTime')
+    """The ``GRB`` attributes that GraceDb fills from a GCN notice."""
+    params = {}
+    what = _child(root, 'What')
+    for p in what.iter() if what is not None else ():
+        if _local(p) == 'Param' and p.get('name'):
+            params.setdefault(p.get('name'), (p.get('value') or '').strip())
+    location = _child(root, 'WhereWhen', 'ObsDataLocation')
+    coords = _child(location, 'ObservationLocation', 'AstroCoords')
+    position = _child(coords, 'Position2D')
+    iso = _text(_child(coords, 'Time', 'TimeInstant', 'ISOTime'))
+    if not iso:
+        raise ValueError('VOEvent has no WhereWhen ISOTime')
     try:
-        gps = gpstime.isot_to_gps(values['ISOTime'])
+        gps = gpstime.isot_to_gps(iso)
     except ValueError as e:
         raise ValueError(f'VOEvent ISOTime: {e}') from None
-    how = [d.text.strip() for d in root.iter()
-           if _local(d) == 'Description' and d.getparent() is not None
-           and _local(d.getparent()) == 'How' and d.text]
     grb = {
         'ivorn': root.get('ivorn', ''),
-        'trigger_id': params.get('TrigID'),
-        'packet_type': params.get('Packet_Type'),
-        'ra': (_number(values['C1'], 'C1') if 'C1' in values else None),
-        'dec': (_number(values['C2'], 'C2') if 'C2' in values else None),
-        'error_radius': (_number(values['Error2Radius'], 'Error2Radius')
-                         if 'Error2Radius' in values else None),
-        'trigger_duration': (_number(params['Trigger_Duration'],
-                                     'Trigger_Duration')
-                             if params.get('Trigger_Duration') else None),
-        'how_description': '; '.join(how),
+        'author_ivorn': _text(_child(root, 'Who', 'AuthorIVORN')),
+        'author_shortname': _text(_child(root, 'Who', 'Author', 'shortName')),
+        'observatory_location_id': _attribute(
+            _child(location, 'ObservatoryLocation'), 'id'),
+        'coord_system': _attribute(coords, 'coord_system_id'),
+        'ra': _optional_number(_text(_child(position, 'Value2', 'C1')), 'C1'),
+        'dec': _optional_number(_text(_child(position, 'Value2', 'C2')),
+                                'C2'),
+        'error_radius': _optional_number(
+            _text(_child(position, 'Error2Radius')), 'Error2Radius'),
+        'how_description': _text(_child(root, 'How', 'Description')),
+        'how_reference_url': _attribute(_child(root, 'How', 'Reference'),
+                                        'uri'),
+        'trigger_duration': _optional_number(
+            params.get('Trigger_Duration') or params.get('Trans_Duration'),
+            'trigger duration'),
+        'trigger_id': params.get('TrigID') or params.get('Trans_Num'),
+        'T90': None,
+        'designation': None,
+        'redshift': None,
     }
     return {
         'gpstime': gps,

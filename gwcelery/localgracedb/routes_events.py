@@ -123,7 +123,8 @@ def replace(graceid):
     def tx(session):
         target = _resolve(session, graceid)
         event = target.record
-        if (event.group == 'External') != (
+        # An External event stays one, and a CBC event cannot become one.
+        if ('GRB' in (event.extra_attributes or {})) != (
                 'GRB' in parsed['extra_attributes']):
             common.bad_request('the new file is of another kind than the '
                                "event's original file")

@@ -10,7 +10,8 @@ from .models import Event, File, Label, Superevent
 
 __all__ = ('timestamp', 'event_json', 'superevent_json', 'label_json',
            'log_json', 'tag_json', 'voevent_json', 'labels_of',
-           'superevent_display_id', 'files_json', 'object_base')
+           'superevent_display_id', 'files_json', 'object_base',
+           'is_external')
 
 
 def timestamp(when):
@@ -33,6 +34,14 @@ def labels_of(session, object_ids):
 def superevent_display_id(superevent):
     """The superevent's public id: its GW id once confirmed."""
     return superevent.gw_id or superevent.superevent_id
+
+
+def is_external(event):
+    """Whether an event is an external trigger, one of a superevent's
+    ``em_events``: group External, or a Test event made from a GCN notice
+    (a SNEWS drill)."""
+    return event.group == 'External' or 'GRB' in (event.extra_attributes
+                                                  or {})
 
 
 def event_json(session, event, api, labels=None):
@@ -103,8 +112,8 @@ def superevent_json(session, superevent, api, labels=None):
         't_start': superevent.t_start,
         't_0': superevent.t_0,
         't_end': superevent.t_end,
-        'gw_events': [e.graceid for e in members if e.group != 'External'],
-        'em_events': [e.graceid for e in members if e.group == 'External'],
+        'gw_events': [e.graceid for e in members if not is_external(e)],
+        'em_events': [e.graceid for e in members if is_external(e)],
         'far': preferred.far if preferred else None,
         'labels': labels,
         'links': {

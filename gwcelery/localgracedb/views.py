@@ -248,7 +248,22 @@ def event_page(graceid):
                    ('superevent', e.superevent_id), ('created',
                                                      serialize.timestamp(
                                                          e.created))]
+        grb = (e.extra_attributes or {}).get('GRB')
+        if grb:
+            summary += _external_summary(grb)
         return _page(target, session, api, summary)
+
+
+def _external_summary(grb):
+    """Rows of an external trigger's page: what the GCN notice said."""
+    radius = grb.get('error_radius')
+    return [('trigger id', grb.get('trigger_id')),
+            ('RA, Dec (deg)', f"{grb.get('ra')}, {grb.get('dec')}"
+             + (f' ± {radius}' if radius is not None else '')),
+            ('coordinates', grb.get('coord_system')),
+            ('trigger duration (s)', grb.get('trigger_duration')),
+            ('instrument', grb.get('how_description')),
+            ('notice', grb.get('ivorn'))]
 
 
 @blueprint.get('/superevents/<sid>/view/')

@@ -11,3 +11,4 @@ from . import superevents  # noqa: F401
 from . import bayestar  # noqa: F401
 from . import timeline, notices, orchestrator  # noqa: F401
 from . import em_bright, p_astro, skymaps  # noqa: F401
+from . import external_triggers, raven  # noqa: F401

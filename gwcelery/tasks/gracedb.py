@@ -33,7 +33,7 @@ from requests.adapters import HTTPAdapter
 from .. import app
 
 __all__ = ('GraceDbError', 'client', 'is_transient', 'retry_delay',
-           'create_event',
+           'retry_or_drop', 'create_event',
            'replace_event', 'get_event', 'get_events', 'create_superevent',
            'update_superevent', 'get_superevent', 'get_superevents',
            'add_event_to_superevent', 'remove_event_from_superevent',
@@ -159,6 +159,34 @@ def retry_delay(retries, conf=None):
     # task has been retrying.
     delay = min(ceiling, base * 2 ** min(retries or 0, 64))
     return delay * random.uniform(0.5, 1.0)
+
+
+def retry_or_drop(task, exc, what):
+    """What a handler does when its work failed on GraceDb.
+
+    A transient failure (:func:`is_transient`) retries ``task`` after
+    :func:`retry_delay` (this raises :class:`celery.exceptions.Retry`); a
+    request that GraceDb refused for good (:class:`GraceDbError`) is logged
+    and the work dropped (this returns); anything else is raised again.
+
+    Parameters
+    ----------
+    task : celery.Task
+        The bound task that failed.
+    exc : Exception
+    what : str
+        The work, for log messages (``'GCN notice ivo://…'``).
+    """
+    if is_transient(exc):
+        delay = retry_delay(task.request.retries)
+        log.warning('GraceDb failed on %s (%s); trying again in %.1f s',
+                    what, exc, delay)
+        raise task.retry(exc=exc, countdown=delay)
+    if isinstance(exc, GraceDbError):
+        log.error('Dropping %s: GraceDb refused a request for good (HTTP %s: '
+                  '%s)', what, exc.status_code, exc.reason)
+        return
+    raise exc
 
 
 def _reason(error):

@@ -35,9 +35,9 @@ of the model: Terrestrial ≈ 0.
 import functools
 import json
 import logging
-import math
 
 from .. import app
+from ..util.numbers import finite as _number
 from . import gracedb
 
 __all__ = ('FILENAME', 'LABEL', 'TAGS', 'FAR_STAR', 'SNR_STAR', 'compute',
@@ -83,16 +83,6 @@ def _data():
     return (read('H1L1V1-mean_counts-1126051217-61603201.json'),
             read('p_astro_livetime.json')['p_astro_livetime'],
             read('H1L1V1-pipeline-far_snr-thresholds.json'))
-
-
-def _number(value, name):
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f'{name} is not a number: {value!r}') from None
-    if not math.isfinite(result):
-        raise ValueError(f'{name} is not finite: {value!r}')
-    return result
 
 
 def compute(snr, far, mass1, mass2, pipeline, instruments):
