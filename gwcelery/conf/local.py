@@ -24,8 +24,8 @@ gcn_feed_upstream_address = voevent_broadcaster_address  # noqa: F405
 notices back to the listener: the whole round trip on one machine."""
 
 orchestrator_timeout = 2.0
-"""A local upload is the only one of its candidate: no need to wait long
-for others."""
+"""Short, since a local upload is the only one of its candidate and no
+other pipeline's upload is to be waited for."""
 
 superevent_clean_up_timeout = 60.0
 """A second preliminary notice a minute after the first, if the preferred

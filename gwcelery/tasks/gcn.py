@@ -255,8 +255,8 @@ def listen(self):
 
 # -- The echo check of our own notices -------------------------------------------
 
-#: Notice types of LVC notices: GCN sends ours back, and :func:`check_echo`
-#: compares them with what GraceDb holds.
+#: Notice types of LVC notices, which GCN sends back to us and
+#: :func:`check_echo` compares with what GraceDb holds.
 LVC_NOTICE_TYPES = (NoticeType.LVC_PRELIMINARY, NoticeType.LVC_INITIAL,
                     NoticeType.LVC_UPDATE, NoticeType.LVC_EARLY_WARNING,
                     NoticeType.LVC_RETRACTION)
