@@ -26,6 +26,7 @@ superevent's VOEvents of its type is written to Redis
 created it adopts that VOEvent instead of creating another. The broadcast
 itself is once per IVORN (:func:`gwcelery.tasks.voevent.send`).
 """
+import functools
 import json
 import logging
 import time
@@ -254,13 +255,14 @@ def send_update(superevent_id, skymap=None):
 
 # -- what: products ------------------------------------------------------------
 
-def _copy_event_products(superevent_id, graceid, superevent_logs):
+def _copy_event_products(superevent_id, graceid, superevent_logs,
+                         event_logs):
     """Copy the event's latest products to the superevent unless they are
     there already; ``{name: (versioned name on the superevent, content)}``
-    of those copied."""
+    of those copied. The downloads go at once, then the uploads."""
     client = _client()
     latest = {}
-    for entry in client.logs(graceid).json()['log']:
+    for entry in event_logs:
         if entry.get('filename') in PRODUCTS:
             latest[entry['filename']] = int(entry.get('file_version') or 0)
     # The superevent's latest version of each name, and the copies it has.
@@ -270,21 +272,32 @@ def _copy_event_products(superevent_id, graceid, superevent_logs):
             version = int(entry.get('file_version') or 0)
             newest[entry['filename']] = version
             copies[entry.get('comment')] = version
-    result = {}
-    for name, version in latest.items():
-        content = client.files(graceid, f'{name},{version}').read()
-        comment = f'Copied from {graceid}: {name},{version}'
+    names = sorted(latest)
+    contents = dict(zip(names, gracedb.concurrently(*(
+        functools.partial(_read, graceid, f'{name},{latest[name]}')
+        for name in names))))
+    uploads = {}
+    for name in names:
+        comment = f'Copied from {graceid}: {name},{latest[name]}'
         copied = copies.get(comment)
         # The sky map's VOEvent link names the latest version: a copy that
         # is no longer the latest is made again.
         if copied is None or (notice_rules.is_skymap(name)
                               and copied != newest.get(name)):
-            entry = client.write_log(superevent_id, comment, filename=name,
-                                     filecontents=content,
-                                     tag_name=list(_COPY_TAGS[name])).json()
-            copied = int(entry.get('file_version') or 0)
-        result[name] = (f'{name},{copied}', content)
-    return result
+            uploads[name] = functools.partial(
+                client.write_log, superevent_id, comment, filename=name,
+                filecontents=contents[name], tag_name=list(_COPY_TAGS[name]))
+        else:
+            copies[name] = copied
+    for name, response in zip(uploads,
+                              gracedb.concurrently(*uploads.values())):
+        copies[name] = int(response.json().get('file_version') or 0)
+    return {name: (f'{name},{copies[name]}', contents[name])
+            for name in names}
+
+
+def _read(object_id, filename):
+    return _client().files(object_id, filename).read()
 
 
 def _superevent_products(superevent_id, logs, skymap=None):
@@ -294,13 +307,26 @@ def _superevent_products(superevent_id, logs, skymap=None):
     found = skymap.rsplit(',', 1) if skymap else latest_skymap(logs)
     if found:
         result[found[0]] = (f'{found[0]},{found[1]}', None)
+    versions = {}
     for name in (em_bright.FILENAME, p_astro.FILENAME):
         version = next((entry.get('file_version') for entry in reversed(logs)
                         if entry.get('filename') == name), None)
         if version is not None:
-            result[name] = (f'{name},{version}', _client().files(
-                superevent_id, f'{name},{version}').read())
+            versions[name] = f'{name},{version}'
+    for (name, versioned), content in zip(versions.items(), (
+            gracedb.concurrently(*(functools.partial(
+                _read, superevent_id, versioned)
+                for versioned in versions.values())))):
+        result[name] = (versioned, content)
     return result
+
+
+def _json_of(get, object_id):
+    return get(object_id).json()
+
+
+def _log_of(object_id):
+    return _client().logs(object_id).json()['log']
 
 
 def _json(content):
@@ -311,7 +337,7 @@ def _json(content):
     return value if isinstance(value, dict) else None
 
 
-def _products(superevent_id, kind, superevent, record, logs):
+def _products(superevent_id, kind, superevent, record, logs, event_logs):
     """The products a notice carries: ``{name: (versioned name, content)}``.
     """
     labels = set(superevent.get('labels') or ())
@@ -322,7 +348,8 @@ def _products(superevent_id, kind, superevent, record, logs):
         return _superevent_products(superevent_id, logs)
     graceid = record.get('preferred_event')
     if notice_rules.carries_event_products(kind) and graceid:
-        products = _copy_event_products(superevent_id, graceid, logs)
+        products = _copy_event_products(superevent_id, graceid, logs,
+                                        event_logs)
         note(superevent_id, f'{kind}/products_copied',
              ', '.join(v for v, _ in products.values()))
         return products
@@ -410,19 +437,23 @@ def _skip(superevent_id, kind, reason, logs, labels=()):
 def _prepare(task, superevent_id, kind):
     """Make the notice's VOEvent and start sending it; or say why not."""
     client = _client()
-    superevent = client.superevent(superevent_id).json()
-    logs = client.logs(superevent_id).json()['log']
     records = notice_records.all_of(superevent_id)
     record = records.get(kind, {})
+    graceid = record.get('preferred_event')
+    calls = [functools.partial(_json_of, client.superevent, superevent_id),
+             functools.partial(_log_of, superevent_id)]
+    if graceid and notice_rules.carries_event_products(kind):
+        calls += [functools.partial(_json_of, client.event, graceid),
+                  functools.partial(_log_of, graceid)]
+    superevent, logs, *of_event = gracedb.concurrently(*calls)
+    event, event_logs = of_event or (None, [])
     reason = notice_rules.refusal(kind, superevent,
                                   notice_records.sent(records))
     products = {} if reason and kind == notice_rules.RETRACTION else \
-        _products(superevent_id, kind, superevent, record, logs)
+        _products(superevent_id, kind, superevent, record, logs, event_logs)
     labels = [PRODUCTS[name] for name in products if name in PRODUCTS]
-    graceid = record.get('preferred_event')
-    if reason is None and kind.startswith('preliminary-') and graceid:
-        reason = notice_rules.unpublishable(client.event(graceid).json(),
-                                            _rules())
+    if reason is None and kind.startswith('preliminary-') and event:
+        reason = notice_rules.unpublishable(event, _rules())
     if reason:
         _skip(superevent_id, kind, reason, logs, labels)
         return None

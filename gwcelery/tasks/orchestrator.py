@@ -55,6 +55,7 @@ themselves are made and sent, once each, by :mod:`gwcelery.tasks.notices`
 :func:`handle_event_products` wakes the notices waiting for an event's
 products when one of its completeness labels is applied.
 """
+import functools
 import logging
 
 from celery import group
@@ -234,10 +235,8 @@ def _download(graceid, filename):
         raise
 
 
-def _make_skymap(graceid, psd_filename):
-    """Download, localize and upload; the sky map's versioned name."""
-    coinc = _download(graceid, 'coinc.xml')
-    psd = None if psd_filename is None else _download(graceid, psd_filename)
+def _make_skymap(graceid, coinc, psd):
+    """Localize and upload; the sky map's versioned name."""
     # The localize task's own code, run here: the files stay in this
     # process instead of crossing the broker twice.
     timeline.record(graceid, 'localization_started')
@@ -275,9 +274,17 @@ def localize_event(self, graceid, psd_filename=None):
             filename = held.detail
             log.info('%s: sky map %s made already', graceid, filename)
         else:
-            filename = _existing_skymap(graceid)
+            # The look in the log and the downloads at once: they are on
+            # the path to the first notice.
+            calls = [functools.partial(_existing_skymap, graceid),
+                     functools.partial(_download, graceid, 'coinc.xml')]
+            if psd_filename is not None:
+                calls.append(functools.partial(_download, graceid,
+                                               psd_filename))
+            filename, coinc, *psd = gracedb.concurrently(*calls)
             if filename is None:
-                filename = _make_skymap(graceid, psd_filename)
+                filename = _make_skymap(graceid, coinc, psd[0] if psd
+                                        else None)
                 log.info('%s: uploaded %s', graceid, filename)
             else:
                 log.info('%s: %s is in GraceDb already', graceid, filename)
