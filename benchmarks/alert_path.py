@@ -46,11 +46,23 @@ from benchmarks.common import (  # noqa: E402
 CONF = 'benchmarks.alert_path_conf'
 QUICK = {'events': ['bbh_hl_1']}
 
+#: The first step of both paths.
+_UPLOAD = ('upload_to_event_alert', ('client', 'upload'),
+           ('event', 'alert_received'))
+
+#: The last steps of both paths.
+_SEND = [
+    ('copied_to_voevent_created', ('notice', 'products_copied'),
+     ('notice', 'voevent_created')),
+    ('voevent_created_to_sent', ('notice', 'voevent_created'),
+     ('notice', 'sent')),
+    ('sent_to_acked', ('notice', 'sent'), ('notice', 'acked'))]
+
 #: Steps of the sky map's path: (name, from stage, to stage); stages are
-#: (object, stage) with object 'event' or the notice's kind.
+#: (object, stage), object being 'client', 'event', 'superevent' or
+#: 'notice' (the preliminary notice's stages).
 SKYMAP_PATH = [
-    ('upload_to_event_alert', ('client', 'upload'),
-     ('event', 'alert_received')),
+    _UPLOAD,
     ('event_alert_to_bayestar', ('event', 'alert_received'),
      ('event', 'localization_started')),
     ('bayestar', ('event', 'localization_started'),
@@ -61,25 +73,18 @@ SKYMAP_PATH = [
      ('notice', 'products_ready')),
     ('products_ready_to_copied', ('notice', 'products_ready'),
      ('notice', 'products_copied')),
-    ('copied_to_voevent_created', ('notice', 'products_copied'),
-     ('notice', 'voevent_created')),
-    ('voevent_created_to_sent', ('notice', 'voevent_created'),
-     ('notice', 'sent')),
-    ('sent_to_acked', ('notice', 'sent'), ('notice', 'acked')),
-]
+    *_SEND]
 
 #: Steps of the orchestrator timeout's path.
 TIMER_PATH = [
-    ('upload_to_event_alert', ('client', 'upload'),
-     ('event', 'alert_received')),
+    _UPLOAD,
     ('event_alert_to_superevent_alert', ('event', 'alert_received'),
      ('superevent', 'alert_received')),
     ('orchestrator_timeout', ('superevent', 'alert_received'),
      ('notice', 'preferred_event')),
     ('timeout_to_copied', ('notice', 'preferred_event'),
      ('notice', 'products_copied')),
-    *SKYMAP_PATH[-3:],
-]
+    *_SEND]
 
 KIND = 'preliminary-1'
 
@@ -114,19 +119,8 @@ class System(Processes):
                  or 'GCN feed: subscriber' in self.log('feed'), timeout=60,
                  what='the GCN listener to connect to the feed')
         from gwcelery.tasks import orchestrator, superevents
-        nodes = superevents.NODES + orchestrator.SUPEREVENT_NODES
-        wait_for(lambda: self._listening(nodes), timeout=90,
-                 what='the LVAlert listener')
-        wait_for(lambda: self.alive('openmp') or 'ligo.skymap loaded'
-                 in self.log('openmp'), timeout=90, what='the openmp pool')
-
-    def _listening(self, nodes):
-        import redis
-        try:
-            return all(self.client.xinfo_groups(f'lvalert:{n}')
-                       for n in nodes)
-        except redis.ResponseError:
-            return False
+        self.wait_listening(superevents.NODES + orchestrator.SUPEREVENT_NODES)
+        self.wait_openmp()
 
     def stop(self, *names, timeout=30):
         if not names and getattr(self, 'subscriber', None):

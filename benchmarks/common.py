@@ -243,6 +243,26 @@ class Processes:
         wait_for(lambda: self.alive('gracedb') or answers(self.gracedb_url),
                  timeout=30, what='the local GraceDb')
 
+    def wait_listening(self, nodes, timeout=90):
+        """Wait until the LVAlert listener of the embedded transport (on
+        the Redis of :attr:`client`) has subscribed to every node."""
+        import redis
+
+        def listening():
+            try:
+                return all(self.client.xinfo_groups(f'lvalert:{n}')
+                           for n in nodes)
+            except redis.ResponseError:  # a stream does not exist yet
+                return False
+
+        wait_for(listening, timeout=timeout, what='the LVAlert listener')
+
+    def wait_openmp(self, name='openmp', timeout=90):
+        """Wait until the openmp worker ``name`` has imported ligo.skymap in
+        its pool process, so that no import is timed."""
+        wait_for(lambda: self.alive(name) or 'ligo.skymap loaded'
+                 in self.log(name), timeout=timeout, what='the openmp pool')
+
     def worker(self, app, name, queue, *options, env=None, loglevel='info',
                command=('-m', 'gwcelery')):
         """Start a worker of ``queue`` as ``bench-NAME@host`` (``gwcelery

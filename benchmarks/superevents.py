@@ -67,16 +67,7 @@ class System(Processes):
         self.worker(app, 'superevent', 'superevent', '-c', '1',
                     '--prefetch-multiplier', '1')
         from gwcelery.tasks.superevents import NODES
-        wait_for(lambda: self._listening(NODES), timeout=90,
-                 what='the LVAlert listener')
-
-    def _listening(self, nodes):
-        import redis
-        try:
-            return all(self.client.xinfo_groups(f'lvalert:{n}')
-                       for n in nodes)
-        except redis.ResponseError:
-            return False
+        self.wait_listening(NODES)
 
     def handled_times(self):
         """{graceid: time the superevent handler finished}, from its log."""
