@@ -258,8 +258,18 @@ def send_update(superevent_id, skymap=None):
 def _copy_event_products(superevent_id, graceid, superevent_logs,
                          event_logs):
     """Copy the event's latest products to the superevent unless they are
-    there already; ``{name: (versioned name on the superevent, content)}``
-    of those copied. The downloads go at once, then the uploads."""
+    there already.
+
+    The downloads go at once; so do the uploads, except those of the
+    classification files, which no VOEvent needs to exist first.
+
+    Returns
+    -------
+    products : dict
+        ``{name: (versioned name on the superevent, content)}``.
+    later : list of callable
+        The uploads left to do.
+    """
     client = _client()
     latest = {}
     for entry in event_logs:
@@ -276,24 +286,28 @@ def _copy_event_products(superevent_id, graceid, superevent_logs,
     contents = dict(zip(names, gracedb.concurrently(*(
         functools.partial(_read, graceid, f'{name},{latest[name]}')
         for name in names))))
-    uploads = {}
+    products, now, later = {}, {}, []
     for name in names:
         comment = f'Copied from {graceid}: {name},{latest[name]}'
         copied = copies.get(comment)
         # The sky map's VOEvent link names the latest version: a copy that
         # is no longer the latest is made again.
-        if copied is None or (notice_rules.is_skymap(name)
-                              and copied != newest.get(name)):
-            uploads[name] = functools.partial(
+        skymap = notice_rules.is_skymap(name)
+        if copied is None or (skymap and copied != newest.get(name)):
+            upload = functools.partial(
                 client.write_log, superevent_id, comment, filename=name,
                 filecontents=contents[name], tag_name=list(_COPY_TAGS[name]))
-        else:
-            copies[name] = copied
-    for name, response in zip(uploads,
-                              gracedb.concurrently(*uploads.values())):
-        copies[name] = int(response.json().get('file_version') or 0)
-    return {name: (f'{name},{copies[name]}', contents[name])
-            for name in names}
+            if skymap:
+                now[name] = upload
+                continue
+            later.append(upload)
+        # A classification copy's version is not needed, only its content.
+        products[name] = (name if copied is None else f'{name},{copied}',
+                          contents[name])
+    for name, response in zip(now, gracedb.concurrently(*now.values())):
+        version = int(response.json().get('file_version') or 0)
+        products[name] = (f'{name},{version}', contents[name])
+    return products, later
 
 
 def _read(object_id, filename):
@@ -338,22 +352,20 @@ def _json(content):
 
 
 def _products(superevent_id, kind, superevent, record, logs, event_logs):
-    """The products a notice carries: ``{name: (versioned name, content)}``.
-    """
+    """The products a notice carries, ``{name: (versioned name, content)}``,
+    and the uploads of copies left to do (see
+    :func:`_copy_event_products`)."""
     labels = set(superevent.get('labels') or ())
     if kind.startswith('update:'):
         return _superevent_products(superevent_id, logs,
-                                    kind[len('update:'):])
+                                    kind[len('update:'):]), []
     if kind == notice_rules.INITIAL and PE_READY in labels:
-        return _superevent_products(superevent_id, logs)
+        return _superevent_products(superevent_id, logs), []
     graceid = record.get('preferred_event')
     if notice_rules.carries_event_products(kind) and graceid:
-        products = _copy_event_products(superevent_id, graceid, logs,
-                                        event_logs)
-        note(superevent_id, f'{kind}/products_copied',
-             ', '.join(v for v, _ in products.values()))
-        return products
-    return {}
+        return _copy_event_products(superevent_id, graceid, logs,
+                                    event_logs)
+    return {}, []
 
 
 # -- how: the VOEvent, once ----------------------------------------------------
@@ -424,9 +436,14 @@ def create_voevent_once(task, superevent_id, kind, options, skymap=None):
     return notice_records.get(superevent_id, kind)
 
 
-def _skip(superevent_id, kind, reason, logs, labels=()):
-    for label in labels:
-        _client().write_label(superevent_id, label)
+def _finish_copies(superevent_id, kind, later, labels):
+    """Upload the copies left to do, then label what was copied."""
+    gracedb.concurrently(*later)
+    gracedb.concurrently(*(functools.partial(
+        _client().write_label, superevent_id, label) for label in labels))
+
+
+def _skip(superevent_id, kind, reason, logs):
     _log_once(superevent_id, f'No {kind} notice: {reason}.', logs)
     notice_records.update(superevent_id, kind, state='skipped',
                           reason=reason)
@@ -449,13 +466,18 @@ def _prepare(task, superevent_id, kind):
     event, event_logs = of_event or (None, [])
     reason = notice_rules.refusal(kind, superevent,
                                   notice_records.sent(records))
-    products = {} if reason and kind == notice_rules.RETRACTION else \
-        _products(superevent_id, kind, superevent, record, logs, event_logs)
+    products, later = ({}, []) if reason and kind == notice_rules.RETRACTION \
+        else _products(superevent_id, kind, superevent, record, logs,
+                       event_logs)
     labels = [PRODUCTS[name] for name in products if name in PRODUCTS]
+    if products and notice_rules.carries_event_products(kind):
+        note(superevent_id, f'{kind}/products_copied',
+             ', '.join(v for v, _ in products.values()))
     if reason is None and kind.startswith('preliminary-') and event:
         reason = notice_rules.unpublishable(event, _rules())
     if reason:
-        _skip(superevent_id, kind, reason, logs, labels)
+        _finish_copies(superevent_id, kind, later, labels)
+        _skip(superevent_id, kind, reason, logs)
         return None
     skymap = next((v for n, (v, _) in products.items()
                    if notice_rules.is_skymap(n)), None)
@@ -472,8 +494,9 @@ def _prepare(task, superevent_id, kind):
         superevent_id,
         f'{created["filename"]},{created["file_version"]}').read()
     (voevent.send.s(payload, once=True)
-     | record_sent.s(superevent_id, kind, labels)).delay()
+     | record_sent.s(superevent_id, kind)).delay()
     log.info('%s: sending %s', superevent_id, created['ivorn'])
+    _finish_copies(superevent_id, kind, later, labels)
     return created['ivorn']
 
 
@@ -524,16 +547,15 @@ def _after(superevent_id, kind):
 
 
 @app.task(base=gracedb.GraceDbTask, shared=False, ignore_result=True)
-def record_sent(result, superevent_id, kind, labels=()):
-    """Record a notice that :func:`gwcelery.tasks.voevent.send` sent: the
-    labels of its products and, for a preliminary notice,
-    :data:`PRELIMINARY_LABELS` on the superevent; a log entry that says
-    who acknowledged it; its stages in the timeline."""
+def record_sent(result, superevent_id, kind):
+    """Record a notice that :func:`gwcelery.tasks.voevent.send` sent: for a
+    preliminary notice, :data:`PRELIMINARY_LABELS` on the superevent; a log
+    entry that says who acknowledged it; its stages in the timeline."""
     client = _client()
     ivorn = result['ivorn']
-    extra = PRELIMINARY_LABELS if kind.startswith('preliminary-') else ()
-    for label in (*labels, *extra):
-        client.write_label(superevent_id, label)
+    if kind.startswith('preliminary-'):
+        for label in PRELIMINARY_LABELS:
+            client.write_label(superevent_id, label)
     sent_at = result.get('sent_at')
     note(superevent_id, f'{kind}/sent', ivorn, when=sent_at)
     for peer, latency in (result.get('ack_latency') or {}).items():

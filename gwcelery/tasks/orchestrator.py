@@ -216,6 +216,19 @@ def handle_cbc_event(self, alert):
         localize_event.delay(graceid, filename)
 
 
+def _wake_notices(graceid):
+    """Try the notices waiting for this event's products now, rather than
+    only when the label's LVAlert comes back: that round trip is on the
+    way to the first notice. (The alert still comes, and
+    :func:`handle_event_products` finds the notice started.)"""
+    for superevent_id, kind in notice_records.waiting(graceid):
+        try:
+            notices.try_send(superevent_id, kind)
+        except Exception:
+            log.exception('%s: could not try the %s notice of %s; the '
+                          'label alert will', graceid, kind, superevent_id)
+
+
 def _existing_skymap(graceid):
     """Versioned name of a sky map already in the event's log, or None."""
     for entry in reversed(gracedb.client().logs(graceid).json()['log']):
@@ -303,6 +316,7 @@ def localize_event(self, graceid, psd_filename=None):
                         f'{type(exc).__name__}: {exc}')
         raise
     log.info('%s: %s labelled', graceid, SKYMAP_LABEL)
+    _wake_notices(graceid)
     canvas = skymap_products(filename, graceid)
     if _send_once(graceid, _PRODUCTS, owner, canvas):
         log.info('%s: started sky-map products: %s', graceid,
