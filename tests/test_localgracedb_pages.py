@@ -128,7 +128,8 @@ def test_superevent_page_draws_its_timeline(gracedb, gracedb_url):
     dom = dump_dom(f'{root}superevents/{sid}/view/')
     table = re.search(r'<table class="timeline">(.*?)</table>', dom, re.S)
     assert table, 'no timeline table'
-    rows = re.findall(r'<tr><td>([^<]*)</td><td>([^<]*)</td><td class="n">'
+    rows = re.findall(r'<tr><td>([^<]*)</td><td class="t">([^<]*)</td>'
+                      r'<td class="n">'
                       r'([^<]*)</td><td class="n">([^<]*)</td><td class="bar">'
                       r'<span style="([^"]*)"></span></td><td>(.*?)</td></tr>',
                       table.group(1))

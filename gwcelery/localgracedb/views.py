@@ -47,6 +47,7 @@ figure{margin:0} .note{color:#555}
 .timeline .bar{width:24em;padding:0} .timeline .bar span{display:block;
 height:.9em;margin:.25em 0;background:#47a;min-width:2px}
 .timeline td.n{text-align:right;font-family:monospace}
+.timeline td.t{white-space:nowrap}
 </style>'''
 
 _INDEX = '''<!doctype html><html><head><meta charset="utf-8">
@@ -93,7 +94,7 @@ endif %}
 {% if timeline %}<h2>Latency timeline</h2><table class="timeline"><tr>
 <th>stage</th><th>UTC</th><th>+s</th><th>Δs</th><th>from the stage before
 </th><th>detail</th></tr>{% for r in timeline %}<tr><td>{{ r.description
-}}</td><td>{{ r.utc }}</td><td class="n">{{ '%.3f'|format(r.since_start)
+}}</td><td class="t">{{ r.utc }}</td><td class="n">{{ '%.3f'|format(r.since_start)
 }}</td><td class="n">{{ '%.3f'|format(r.since_previous) }}</td><td
 class="bar"><span style="margin-left:{{ '%.2f'|format(r.left) }}%;width:{{
 '%.2f'|format(r.width) }}%"></span></td><td>{{ r.detail }}</td></tr>{%
