@@ -283,18 +283,17 @@ def _echo_target(root):
 def _compare(superevent_id, ivorn, payload):
     """Compare the echo with GraceDb's file; return ``'match'``,
     ``'mismatch'`` or ``None`` (GraceDb has no such VOEvent)."""
-    client = gracedb.client()
-    voevents = client.voevents(superevent_id).json()['voevents']
+    voevents = gracedb.get_voevents(superevent_id)
     ours = next((v for v in voevents if v.get('ivorn') == ivorn), None)
     if ours is None:
         return None
     filename = f'{ours["filename"]},{ours["file_version"]}'
-    original = client.files(superevent_id, filename).read()
+    original = gracedb.download(filename, superevent_id)
     if original == payload:
-        entry = next(e for e in client.logs(superevent_id).json()['log']
+        entry = next(e for e in gracedb.get_log(superevent_id)
                      if e.get('filename') == ours['filename']
                      and e.get('file_version') == ours['file_version'])
-        client.add_tag(superevent_id, entry['N'], ECHO_TAG)
+        gracedb.create_tag(ECHO_TAG, entry['N'], superevent_id)
         log.info('%s: GCN sent back %s unchanged', superevent_id, ivorn)
         return 'match'
     diff = ''.join(difflib.unified_diff(
@@ -302,11 +301,10 @@ def _compare(superevent_id, ivorn, payload):
         payload.decode('utf-8', 'replace').splitlines(keepends=True),
         fromfile=f'{filename} (GraceDb)', tofile=f'{ivorn} (from GCN)'))
     name = ours['filename'].rsplit('.', 1)[0] + '.gcn.diff'
-    client.write_log(
-        superevent_id, f'The notice {ivorn} that GCN sent back differs from '
-        f'{filename}: see {name}', filename=name,
-        filecontents=diff.encode(), tag_name=['em_follow'])
-    client.write_label(superevent_id, MISMATCH_LABEL)
+    gracedb.upload(diff.encode(), name, superevent_id,
+                   f'The notice {ivorn} that GCN sent back differs from '
+                   f'{filename}: see {name}', ['em_follow'])
+    gracedb.create_label(MISMATCH_LABEL, superevent_id)
     log.error('%s: GCN sent back %s with differences from %s (%d bytes of '
               'diff uploaded as %s)', superevent_id, ivorn, filename,
               len(diff), name)

@@ -15,7 +15,9 @@ once (see :doc:`/alerts` for the whole chain and the rules)::
         ▼
     voevent.send(xml, once=True) ──▶ record_sent: labels, log, timeline
 
-Every step can run again. The claim of ``S/kind`` (a Redis key under
+GraceDb is called through the tasks of :mod:`gwcelery.tasks.gracedb`,
+as functions (the task that calls them retries). Every step can run
+again. The claim of ``S/kind`` (a Redis key under
 the task's id, :mod:`gwcelery.claims`) lets one :func:`send_notice` at a
 time work on a notice; a task of a killed worker comes back with its id
 (acknowledged late) and finds it its own. Copies and log entries are
@@ -71,17 +73,13 @@ def _rules():
     return Rules.from_conf(app.conf)
 
 
-def _client():
-    return gracedb.client()
-
-
 def _log_once(superevent_id, comment, logs=None, tags=TAGS):
     """Write a comment to the superevent's log unless it is there."""
     if logs is None:
-        logs = _client().logs(superevent_id).json()['log']
+        logs = gracedb.get_log(superevent_id)
     if any(entry.get('comment') == comment for entry in logs):
         return
-    _client().write_log(superevent_id, comment, tag_name=list(tags))
+    gracedb.upload(None, None, superevent_id, comment, list(tags))
 
 
 # -- when: pinning and waiting -------------------------------------------------
@@ -145,7 +143,7 @@ def try_send(superevent_id, kind, event=None):
     graceid = record.get('preferred_event')
     if graceid and notice_rules.carries_event_products(kind):
         if not event or event.get('graceid') != graceid:
-            event = _client().event(graceid).json()
+            event = gracedb.get_event(graceid)
         complete = _rules().is_complete(event)
         if not complete and time.time() < float(record['deadline']):
             log.info('%s: %s waits for the products of %s', superevent_id,
@@ -171,7 +169,7 @@ def start_preliminary(superevent_id, n):
     """Take the superevent's preferred event for its ``n``-th preliminary
     notice (the second only if the preferred event changed since the
     first) and request it."""
-    superevent = _client().superevent(superevent_id).json()
+    superevent = gracedb.get_superevent(superevent_id)
     event = superevent.get('preferred_event_data') or {}
     kind = notice_rules.preliminary(n)
     if n > 1:
@@ -202,7 +200,7 @@ def update_kind(superevent_id, skymap=None):
     ValueError
         The superevent has no such sky map.
     """
-    logs = _client().logs(superevent_id).json()['log']
+    logs = gracedb.get_log(superevent_id)
     found = latest_skymap(logs, skymap)
     if found is None:
         raise ValueError(f'{superevent_id} has no sky map'
@@ -219,10 +217,10 @@ def maybe_update(superevent_id, superevent=None):
     if initial.get('state') != 'sent':
         return None
     if superevent is None:
-        superevent = _client().superevent(superevent_id).json()
+        superevent = gracedb.get_superevent(superevent_id)
     if PE_READY not in (superevent.get('labels') or ()):
         return None
-    logs = _client().logs(superevent_id).json()['log']
+    logs = gracedb.get_log(superevent_id)
     found = latest_skymap(logs)
     if found is None or f'{found[0]},{found[1]}' == initial.get('skymap'):
         return None
@@ -270,7 +268,6 @@ def _copy_event_products(superevent_id, graceid, superevent_logs,
     later : list of callable
         The uploads left to do.
     """
-    client = _client()
     latest = {}
     for entry in event_logs:
         if entry.get('filename') in PRODUCTS:
@@ -284,7 +281,8 @@ def _copy_event_products(superevent_id, graceid, superevent_logs,
             copies[entry.get('comment')] = version
     names = sorted(latest)
     contents = dict(zip(names, gracedb.concurrently(*(
-        functools.partial(_read, graceid, f'{name},{latest[name]}')
+        functools.partial(gracedb.download, f'{name},{latest[name]}',
+                          graceid)
         for name in names))))
     products, now, later = {}, {}, []
     for name in names:
@@ -295,8 +293,8 @@ def _copy_event_products(superevent_id, graceid, superevent_logs,
         skymap = notice_rules.is_skymap(name)
         if copied is None or (skymap and copied != newest.get(name)):
             upload = functools.partial(
-                client.write_log, superevent_id, comment, filename=name,
-                filecontents=contents[name], tag_name=list(_COPY_TAGS[name]))
+                gracedb.upload, contents[name], name, superevent_id, comment,
+                list(_COPY_TAGS[name]))
             if skymap:
                 now[name] = upload
                 continue
@@ -304,14 +302,10 @@ def _copy_event_products(superevent_id, graceid, superevent_logs,
         # A classification copy's version is not needed, only its content.
         products[name] = (name if copied is None else f'{name},{copied}',
                           contents[name])
-    for name, response in zip(now, gracedb.concurrently(*now.values())):
-        version = int(response.json().get('file_version') or 0)
+    for name, entry in zip(now, gracedb.concurrently(*now.values())):
+        version = int(entry.get('file_version') or 0)
         products[name] = (f'{name},{version}', contents[name])
     return products, later
-
-
-def _read(object_id, filename):
-    return _client().files(object_id, filename).read()
 
 
 def _superevent_products(superevent_id, logs, skymap=None):
@@ -329,18 +323,10 @@ def _superevent_products(superevent_id, logs, skymap=None):
             versions[name] = f'{name},{version}'
     for (name, versioned), content in zip(versions.items(), (
             gracedb.concurrently(*(functools.partial(
-                _read, superevent_id, versioned)
+                gracedb.download, versioned, superevent_id)
                 for versioned in versions.values())))):
         result[name] = (versioned, content)
     return result
-
-
-def _json_of(get, object_id):
-    return get(object_id).json()
-
-
-def _log_of(object_id):
-    return _client().logs(object_id).json()['log']
 
 
 def _json(content):
@@ -408,10 +394,9 @@ def create_voevent_once(task, superevent_id, kind, options, skymap=None):
                                'VOEvents stayed taken')
         time.sleep(0.05)
     try:
-        client = _client()
         voevent_type = notice_rules.voevent_type(kind)
-        existing = [v for v in client.voevents(superevent_id).json()[
-            'voevents'] if v.get('voevent_type') == voevent_type]
+        existing = [v for v in gracedb.get_voevents(superevent_id)
+                    if v.get('voevent_type') == voevent_type]
         records = notice_records.all_of(superevent_id)
         ordinal = int(records.get(kind, {}).get('ordinal') or 0)
         if ordinal and len(existing) >= ordinal and not \
@@ -425,8 +410,8 @@ def create_voevent_once(task, superevent_id, kind, options, skymap=None):
             notice_records.update(superevent_id, kind,
                                   voevent_type=voevent_type,
                                   ordinal=len(existing) + 1)
-            created = client.create_voevent(superevent_id, voevent_type,
-                                            **options).json()
+            created = gracedb.create_voevent(superevent_id, voevent_type,
+                                             **options)
         notice_records.update(
             superevent_id, kind, N=created['N'], ivorn=created['ivorn'],
             filename=created['filename'],
@@ -440,7 +425,7 @@ def _finish_copies(superevent_id, kind, later, labels):
     """Upload the copies left to do, then label what was copied."""
     gracedb.concurrently(*later)
     gracedb.concurrently(*(functools.partial(
-        _client().write_label, superevent_id, label) for label in labels))
+        gracedb.create_label, label, superevent_id) for label in labels))
 
 
 def _skip(superevent_id, kind, reason, logs):
@@ -453,15 +438,14 @@ def _skip(superevent_id, kind, reason, logs):
 
 def _prepare(task, superevent_id, kind):
     """Make the notice's VOEvent and start sending it; or say why not."""
-    client = _client()
     records = notice_records.all_of(superevent_id)
     record = records.get(kind, {})
     graceid = record.get('preferred_event')
-    calls = [functools.partial(_json_of, client.superevent, superevent_id),
-             functools.partial(_log_of, superevent_id)]
+    calls = [functools.partial(gracedb.get_superevent, superevent_id),
+             functools.partial(gracedb.get_log, superevent_id)]
     if graceid and notice_rules.carries_event_products(kind):
-        calls += [functools.partial(_json_of, client.event, graceid),
-                  functools.partial(_log_of, graceid)]
+        calls += [functools.partial(gracedb.get_event, graceid),
+                  functools.partial(gracedb.get_log, graceid)]
     superevent, logs, *of_event = gracedb.concurrently(*calls)
     event, event_logs = of_event or (None, [])
     reason = notice_rules.refusal(kind, superevent,
@@ -490,9 +474,8 @@ def _prepare(task, superevent_id, kind):
                    ('internal', 'open_alert', 'hardware_inj')}
     created = create_voevent_once(task, superevent_id, kind, options, skymap)
     note(superevent_id, f'{kind}/voevent_created', created['ivorn'])
-    payload = client.files(
-        superevent_id,
-        f'{created["filename"]},{created["file_version"]}').read()
+    payload = gracedb.download(
+        f'{created["filename"]},{created["file_version"]}', superevent_id)
     (voevent.send.s(payload, once=True)
      | record_sent.s(superevent_id, kind)).delay()
     log.info('%s: sending %s', superevent_id, created['ivorn'])
@@ -551,11 +534,10 @@ def record_sent(result, superevent_id, kind):
     """Record a notice that :func:`gwcelery.tasks.voevent.send` sent: for a
     preliminary notice, :data:`PRELIMINARY_LABELS` on the superevent; a log
     entry that says who acknowledged it; its stages in the timeline."""
-    client = _client()
     ivorn = result['ivorn']
     if kind.startswith('preliminary-'):
         for label in PRELIMINARY_LABELS:
-            client.write_label(superevent_id, label)
+            gracedb.create_label(label, superevent_id)
     sent_at = result.get('sent_at')
     note(superevent_id, f'{kind}/sent', ivorn, when=sent_at)
     for peer, latency in (result.get('ack_latency') or {}).items():

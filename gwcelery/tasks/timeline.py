@@ -55,10 +55,9 @@ def note(superevent_id, stage, detail='', when=None):
 
 def _upload(superevent_id):
     doc = timeline.assemble(superevent_id)
-    gracedb.client().write_log(
-        superevent_id, f'Latency timeline ({len(doc["stages"])} stages)',
-        filename=timeline.FILENAME,
-        filecontents=json.dumps(doc, indent=1).encode())
+    gracedb.upload(json.dumps(doc, indent=1).encode(), timeline.FILENAME,
+                   superevent_id,
+                   f'Latency timeline ({len(doc["stages"])} stages)')
 
 
 @app.task(bind=True, shared=False, acks_late=True, reject_on_worker_lost=True,

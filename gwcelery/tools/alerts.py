@@ -27,11 +27,9 @@ def alerts():
 def _gracedb_timeline(superevent_id):
     from ..tasks import gracedb
     try:
-        content = gracedb.client().files(superevent_id,
-                                         timeline.FILENAME).read()
+        content = gracedb.download(timeline.FILENAME, superevent_id)
     except Exception as e:
-        status = getattr(getattr(e, 'response', None), 'status_code', None)
-        if status == 404:
+        if getattr(e, 'status_code', None) == 404:
             return None
         _fail(f'cannot read {timeline.FILENAME} of {superevent_id} from '
               f'GraceDb: {e}')
