@@ -70,11 +70,8 @@ class System(superevents.System):
         self.worker(app, 'openmp', 'openmp', '-c', '1',
                     '--prefetch-multiplier', '1')
         from gwcelery.tasks.orchestrator import CBC_NODES
-        wait_for(lambda: self._listening(CBC_NODES), timeout=90,
-                 what='the LVAlert listener')
-        # Its pool process has imported ligo.skymap: no import is timed.
-        wait_for(lambda: self.alive('openmp') or 'ligo.skymap loaded'
-                 in self.log('openmp'), timeout=90, what='the openmp pool')
+        self.wait_listening(CBC_NODES)
+        self.wait_openmp()
 
     def alerts(self, graceid, node='cbc_gstlal'):
         """``[(server time, alert)]`` of an event on its LVAlert stream."""

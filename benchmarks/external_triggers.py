@@ -69,8 +69,7 @@ class System(superevents.System):
         # As deployed: one process.
         self.worker(app, 'exttrig', 'exttrig', '-c', '1')
         from gwcelery.tasks.raven import EXTERNAL_NODES, SUPEREVENT_NODES
-        wait_for(lambda: self._listening(SUPEREVENT_NODES + EXTERNAL_NODES),
-                 timeout=90, what='the LVAlert listener')
+        self.wait_listening(SUPEREVENT_NODES + EXTERNAL_NODES)
         wait_for(lambda: self.alive('feed') or re.search(
             r'subscriber \S+ connected', self.log('feed')), timeout=90,
             what='the GCN listener')

@@ -16,3 +16,6 @@ gcn_remote_address = (os.environ.get('GWCELERY_BENCH_GCN_ADDRESS',
                                      '127.0.0.1:9'),)
 gcn_max_reconnect_timeout = 2
 voevent_broadcaster_address = '127.0.0.1:0'
+# The feed serves only what the benchmark queues: no upstream broadcaster
+# (the local preset's would be a local deployment's).
+gcn_feed_upstream_address = None

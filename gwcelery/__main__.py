@@ -12,6 +12,7 @@ __all__ = ('main',)
 
 
 def _subcommands():
+    from .tools.alerts import alerts
     from .tools.condor import condor
     from .tools.debug import debug
     from .tools.gcn import gcn
@@ -19,7 +20,7 @@ def _subcommands():
     from .tools.localgracedb import localgracedb
     from .tools.lvalert import lvalert
     from .tools.nagios import nagios
-    return [local, gcn, localgracedb, lvalert, condor, nagios, debug]
+    return [local, gcn, localgracedb, lvalert, alerts, condor, nagios, debug]
 
 
 def main(argv=None):

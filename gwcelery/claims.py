@@ -27,7 +27,8 @@ import redis
 
 from . import app
 
-__all__ = ('Claim', 'claim', 'finish', 'release', 'DONE_TTL')
+__all__ = ('Claim', 'claim', 'finish', 'release', 'release_if_unchanged',
+           'redis_client', 'DONE_TTL')
 
 #: Seconds a finished claim is remembered (then only GraceDb knows).
 DONE_TTL = 30 * 86400
@@ -53,11 +54,25 @@ end
 return 0
 """
 
+# Unless another key has changed, drop the key while it is our claim.
+_RELEASE_IF_UNCHANGED = """
+if (redis.call('GET', KEYS[2]) or '') ~= ARGV[2] then
+    return 0
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+end
+return 1
+"""
+
 _lock = threading.Lock()
 _clients = {}
 
 
-def _redis():
+def redis_client():
+    """The process's :class:`redis.Redis` client of the broker's Redis
+    (:data:`~gwcelery.conf.broker_url`), where claims and other
+    cross-worker records live."""
     url = app.conf.broker_url
     with _lock:
         client = _clients.get(url)
@@ -84,8 +99,8 @@ class Claim:
 def claim(graceid, what, owner, lease):
     """Claim ``what`` of ``graceid`` for task ``owner`` for ``lease``
     seconds; return a :class:`Claim`."""
-    value = _redis().eval(_CLAIM, 1, _key(graceid, what), f'claim:{owner}',
-                          max(1, int(lease * 1000)))
+    value = redis_client().eval(_CLAIM, 1, _key(graceid, what),
+                                f'claim:{owner}', max(1, int(lease * 1000)))
     value = value.decode() if isinstance(value, bytes) else str(value)
     if not value:
         return Claim('mine')
@@ -95,9 +110,19 @@ def claim(graceid, what, owner, lease):
 
 def finish(graceid, what, detail=''):
     """Record ``what`` of ``graceid`` as done."""
-    _redis().set(_key(graceid, what), f'done:{detail}', ex=DONE_TTL)
+    redis_client().set(_key(graceid, what), f'done:{detail}', ex=DONE_TTL)
 
 
 def release(graceid, what, owner):
     """Give up ``owner``'s claim (after a failure), if it still holds it."""
-    _redis().eval(_RELEASE, 1, _key(graceid, what), f'claim:{owner}')
+    redis_client().eval(_RELEASE, 1, _key(graceid, what), f'claim:{owner}')
+
+
+def release_if_unchanged(graceid, what, owner, key, value):
+    """Give up ``owner``'s claim unless the Redis ``key`` no longer holds
+    ``value`` (``''`` for a missing key), in one step: a task that must
+    redo its work when something changed while it worked keeps its claim
+    then. Return whether the claim was given up."""
+    return bool(redis_client().eval(_RELEASE_IF_UNCHANGED, 2,
+                                    _key(graceid, what), key,
+                                    f'claim:{owner}', value))

@@ -38,3 +38,7 @@ gracedb_retry_backoff_max = 2.0
 skymaps_allsky_dpi = 100
 skymaps_volume_dpi = 20
 skymaps_flatten_nside = 64
+
+# The local GCN feed subscribes to a broadcaster only where a test says so,
+# never to a local deployment's.
+gcn_feed_upstream_address = os.environ.get('GWCELERY_TEST_FEED_UPSTREAM')

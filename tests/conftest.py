@@ -47,8 +47,9 @@ pytest_plugins = [
     'tests.fixtures.skymaps',
     'tests.fixtures.superevents',
     'tests.fixtures.products',
-    # Last: it builds on the fixtures above.
+    # Last: they build on the fixtures above.
     'tests.fixtures.exttrig',
+    'tests.fixtures.alerts',
 ]
 
 

@@ -11,8 +11,8 @@ from benchmarks.common import check_layout, numbers
 
 from .conftest import ROOT
 
-BENCHMARKS = ('bayestar', 'dispatch', 'external_triggers', 'gcn', 'gracedb',
-              'lvalert', 'superevents')
+BENCHMARKS = ('alert_path', 'bayestar', 'dispatch', 'external_triggers',
+              'gcn', 'gracedb', 'lvalert', 'superevents')
 
 
 def record(name='gracedb', **results):

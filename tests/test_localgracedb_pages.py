@@ -111,6 +111,52 @@ def test_malformed_classification_file_is_shown_as_unreadable(gracedb,
     assert '<tr><td>BBH</td><td>1</td></tr>' in page
 
 
+@pytest.mark.slow
+def test_superevent_page_draws_its_timeline(gracedb, gracedb_url):
+    from gwcelery import timeline
+    event = upload_cbc(gracedb)
+    graceid, gps = event['graceid'], event['gpstime']
+    sid = gracedb.create_superevent(gps - 1, gps, gps + 1, graceid).json()[
+        'superevent_id']
+    doc = timeline.document(sid, {
+        'alert_received': {'time': 101.0, 'detail': ''},
+        'preliminary-1/sent': {'time': 104.0, 'detail': '<b>ivo</b>'},
+    }, {graceid: {'uploaded': {'time': 100.0, 'detail': ''}}})
+    gracedb.write_log(sid, 'timeline', filename='timeline.json',
+                      filecontents=json.dumps(doc).encode())
+    root = gracedb_url[:-len('api/')]
+    dom = dump_dom(f'{root}superevents/{sid}/view/')
+    table = re.search(r'<table class="timeline">(.*?)</table>', dom, re.S)
+    assert table, 'no timeline table'
+    rows = re.findall(r'<tr><td>([^<]*)</td><td class="t">([^<]*)</td>'
+                      r'<td class="n">'
+                      r'([^<]*)</td><td class="n">([^<]*)</td><td class="bar">'
+                      r'<span style="([^"]*)"></span></td><td>(.*?)</td></tr>',
+                      table.group(1))
+    assert [(r[0], r[2], r[3], r[4]) for r in rows] == [
+        (f'{graceid}: event uploaded (GraceDb, to the second)', '0.000',
+         '0.000', 'margin-left:0.00%;width:0.00%'),
+        (f'{sid}: superevent alert received', '1.000', '1.000',
+         'margin-left:0.00%;width:25.00%'),
+        ('preliminary-1: sent', '4.000', '3.000',
+         'margin-left:25.00%;width:75.00%')]
+    assert rows[2][5] == '&lt;b&gt;ivo&lt;/b&gt;'  # details are text
+
+
+@pytest.mark.slow
+def test_broken_timeline_is_left_out(gracedb, gracedb_url):
+    event = upload_cbc(gracedb)
+    gps = event['gpstime']
+    sid = gracedb.create_superevent(gps - 1, gps, gps + 1,
+                                    event['graceid']).json()['superevent_id']
+    gracedb.write_log(sid, 'timeline', filename='timeline.json',
+                      filecontents=b'{"stages": [')
+    root = gracedb_url[:-len('api/')]
+    page = requests.get(f'{root}superevents/{sid}/view/', timeout=10)
+    assert page.status_code == 200
+    assert 'Latency timeline' not in page.text
+
+
 @pytest.mark.parametrize('comment,html', [
     ('plain & <simple>', 'plain &amp; &lt;simple&gt;'),
     ('<p>Sky map <a href="/api/events/G1/files/x.fits,0">x</a></p>',

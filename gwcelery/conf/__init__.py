@@ -244,6 +244,32 @@ longer than the broker's ``visibility_timeout``, after which the task of a
 killed worker comes back and must find the claim expired or its own (see
 :mod:`gwcelery.tasks.orchestrator`)."""
 
+# -- Notices (gwcelery.tasks.orchestrator, gwcelery.tasks.notices) ------------
+
+orchestrator_timeout = 15.0
+"""Seconds after a new superevent's LVAlert at which the orchestrator takes
+its preferred event for the preliminary notice, so that the pipelines'
+uploads of the first seconds have been grouped (see :doc:`/alerts`)."""
+
+orchestrator_products_timeout = 120.0
+"""Seconds the orchestrator waits, after it has taken a preferred event for
+a notice, for that event's ``SKYMAP_READY``, ``EMBRIGHT_READY`` and
+``PASTRO_READY`` labels (the completeness labels of
+:data:`superevent_complete_labels`). A notice whose event is still
+incomplete then goes out with what there is, and its log entry says so."""
+
+superevent_clean_up_timeout = 270.0
+"""Seconds after the first preliminary notice at which the orchestrator
+looks at the superevent again and sends a second preliminary notice if the
+preferred event has changed."""
+
+orchestrator_notice_lease = 600.0
+"""Seconds for which the task that prepares a notice claims it (a Redis
+key, see :mod:`gwcelery.claims`) before another may: longer than a notice
+takes to prepare and send, and no longer than the broker's
+``visibility_timeout``, after which the task of a killed worker comes back
+and must find the claim expired or its own."""
+
 # -- Sky-map products and classification -------------------------------------
 
 skymaps_allsky_dpi = 300
@@ -315,6 +341,13 @@ dropped."""
 gcn_feed_address = '127.0.0.1:8099'
 """``'HOST:PORT'`` where ``gwcelery gcn feed``, the local stand-in for GCN,
 serves notices; the ``local`` preset's listener connects there."""
+
+gcn_feed_upstream_address = None
+"""``'HOST:PORT'`` of a VOEvent broadcaster that ``gwcelery gcn feed``
+subscribes to, as GCN subscribes to ours, serving every notice it receives
+to its own listeners; ``None``: none. The ``local`` preset subscribes to
+:data:`voevent_broadcaster_address`, so that our notices come back through
+the feed as GCN echoes them (see :doc:`/alerts`)."""
 
 # -- External triggers and RAVEN (gwcelery.tasks.raven) -----------------------
 

@@ -7,8 +7,11 @@ An object's page shows at the top the latest version of each of its images
 (the sky-map plots) and the numbers of its classification files
 (:data:`CLASSIFICATION_FILES`: ``p_astro.json``, ``em_bright.json``); a
 superevent without images or classification of its own shows its
-preferred event's, saying so. Log comments are shown as HTML restricted to
-a few harmless tags (:mod:`.htmlsafe`).
+preferred event's, saying so. A superevent with a ``timeline.json``
+(:mod:`gwcelery.timeline`) shows its latest version as a table with a bar
+per stage, from the stage before to it, on a common time axis. Log
+comments are shown as HTML restricted to a few harmless tags
+(:mod:`.htmlsafe`).
 """
 import json
 import math
@@ -16,6 +19,7 @@ import math
 from flask import Blueprint, render_template_string
 from sqlalchemy import func, select
 
+from .. import timeline as _timeline
 from . import routes_common as common, serialize
 from .htmlsafe import sanitize
 from .models import Event, File, Label, Log, Superevent
@@ -40,6 +44,10 @@ padding:0 .3em;margin-right:.3em} img{max-width:40em;display:block}
 .thumb{max-width:12em}
 .products{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
 figure{margin:0} .note{color:#555}
+.timeline .bar{width:24em;padding:0} .timeline .bar span{display:block;
+height:.9em;margin:.25em 0;background:#47a;min-width:2px}
+.timeline td.n{text-align:right;font-family:monospace}
+.timeline td.t{white-space:nowrap}
 </style>'''
 
 _INDEX = '''<!doctype html><html><head><meta charset="utf-8">
@@ -83,6 +91,14 @@ c.rows %}{% for key, value in c.rows %}<tr><td>{{ key }}</td><td>{{ value
 }}</td></tr>{% endfor %}{% else %}<tr><td colspan="2">unreadable: not a
 JSON object of numbers</td></tr>{% endif %}</table>{% endfor %}</div>{%
 endif %}
+{% if timeline %}<h2>Latency timeline</h2><table class="timeline"><tr>
+<th>stage</th><th>UTC</th><th>+s</th><th>Δs</th><th>from the stage before
+</th><th>detail</th></tr>{% for r in timeline %}<tr><td>{{ r.description
+}}</td><td class="t">{{ r.utc }}</td><td class="n">{{ '%.3f'|format(r.since_start)
+}}</td><td class="n">{{ '%.3f'|format(r.since_previous) }}</td><td
+class="bar"><span style="margin-left:{{ '%.2f'|format(r.left) }}%;width:{{
+'%.2f'|format(r.width) }}%"></span></td><td>{{ r.detail }}</td></tr>{%
+endfor %}</table>{% endif %}
 {% if members %}<h2>Events</h2><ul>{% for m in members %}<li><a href="{{
 root }}events/{{ m }}/view/">{{ m }}</a></li>{% endfor %}</ul>{% endif %}
 <h2>Log</h2><table><tr><th>N</th><th>created</th><th>comment</th>
@@ -164,6 +180,27 @@ def _products(session, object_id, base):
     return images, classification
 
 
+def _timeline_rows(session, object_id):
+    """The rows of the object's latest ``timeline.json``, each with the
+    ``left`` and ``width`` (percent of the whole span) of its bar."""
+    version = _latest_files(session, object_id).get(_timeline.FILENAME)
+    if version is None:
+        return []
+    content = session.scalar(select(File.content).where(
+        File.object_id == object_id, File.name == _timeline.FILENAME,
+        File.version == version))
+    try:
+        rows = _timeline.rows(json.loads(content))
+    except (UnicodeDecodeError, ValueError, RecursionError, TypeError,
+            AttributeError):
+        return []
+    span = max([r['since_start'] for r in rows] + [1e-9])
+    for r in rows:
+        r['left'] = 100 * (r['since_start'] - r['since_previous']) / span
+        r['width'] = 100 * r['since_previous'] / span
+    return rows
+
+
 def _page(target, session, api, summary, members=()):
     base = target.base(api)
     logs = []
@@ -195,7 +232,9 @@ def _page(target, session, api, summary, members=()):
         summary=summary, members=members, logs=logs, files=files,
         images=images, images_from=images_from,
         classification=classification,
-        classification_from=classification_from)
+        classification_from=classification_from,
+        timeline=(_timeline_rows(session, target.object_id)
+                  if target.is_superevent else []))
 
 
 @blueprint.get('/events/<graceid>/view/')

@@ -9,7 +9,7 @@ from . import gcn, voevent  # noqa: F401
 from . import lvalert  # noqa: F401
 from . import superevents  # noqa: F401
 from . import bayestar  # noqa: F401
-from . import orchestrator  # noqa: F401
+from . import timeline, notices, orchestrator  # noqa: F401
 from . import em_bright, p_astro, skymaps  # noqa: F401
 from . import external_triggers, raven  # noqa: F401
 from . import first2years  # noqa: F401

@@ -26,12 +26,13 @@ connection) as an error with a traceback; in the listener's log these are
 one-line warnings (see ``_NetworkErrorsAsWarnings``), since they are
 the ordinary life of a long-lived connection and pygcn reconnects by itself.
 
-While connected, the listener records the server's address in Redis
-(:mod:`gwcelery.status`, name ``gcn``) for the health check
-(``_ConnectionRecord``).
+from .. import app, claims, notice_records, status
 """
+import difflib
 import functools
+import hashlib
 import logging
+import re
 import threading
 import time
 
@@ -40,15 +41,18 @@ from gcn import NoticeType
 from gcn import voeventclient
 from lxml import etree
 
-from .. import app, status
+from .. import app, claims, notice_records, status
 from ..eternal import EternalProcessTask
 from ..util.xml import XMLError, voevent_ivorn
 from ..vtp.framing import recv_packet
 from ..vtp.parsing import get_notice_type, parse_packet
 from ..vtp.server import parse_address
+from . import gracedb
 from .core import DispatchHandler
+from .timeline import note
 
-__all__ = ('handler', 'listen', 'NoticeType')
+__all__ = ('handler', 'listen', 'NoticeType', 'LVC_NOTICE_TYPES',
+           'ECHO_TAG', 'MISMATCH_LABEL', 'check_echo')
 
 log = logging.getLogger(__name__)
 
@@ -295,3 +299,115 @@ def listen(self):
         iamalive_timeout=conf.gcn_iamalive_timeout,
         max_reconnect_timeout=conf.gcn_max_reconnect_timeout,
         handler=_dispatch, log=_pygcn_log)
+
+
+# -- The echo check of our own notices -------------------------------------------
+
+#: Notice types of LVC notices, which GCN sends back to us and
+#: :func:`check_echo` compares with what GraceDb holds.
+LVC_NOTICE_TYPES = (NoticeType.LVC_PRELIMINARY, NoticeType.LVC_INITIAL,
+                    NoticeType.LVC_UPDATE, NoticeType.LVC_EARLY_WARNING,
+                    NoticeType.LVC_RETRACTION)
+
+#: Tag of the VOEvent's log entry once GCN has sent it back unchanged.
+ECHO_TAG = 'gcn_received'
+
+#: Label of a superevent of which GCN sent back a notice that differs.
+MISMATCH_LABEL = 'GCN_MISMATCH'
+
+_SUPEREVENT_ID = re.compile(r'^(?:[MT]?S\d{6}[a-z]+|[MT]?GW\d{6}[a-z]*)$')
+
+
+def _echo_target(root):
+    """``(superevent id, ivorn)`` of an LVC notice, or ``None`` if it is
+    not about a superevent."""
+    param = root.find("./What/Param[@name='GraceID']")
+    graceid = param.get('value') if param is not None else None
+    if not graceid or not _SUPEREVENT_ID.match(graceid):
+        return None
+    return graceid, voevent_ivorn(root)
+
+
+def _compare(superevent_id, ivorn, payload):
+    """Compare the echo with GraceDb's file; return ``'match'``,
+    ``'mismatch'`` or ``None`` (GraceDb has no such VOEvent)."""
+    voevents = gracedb.get_voevents(superevent_id)
+    ours = next((v for v in voevents if v.get('ivorn') == ivorn), None)
+    if ours is None:
+        return None
+    filename = f'{ours["filename"]},{ours["file_version"]}'
+    original = gracedb.download(filename, superevent_id)
+    if original == payload:
+        entry = next(e for e in gracedb.get_log(superevent_id)
+                     if e.get('filename') == ours['filename']
+                     and e.get('file_version') == ours['file_version'])
+        gracedb.create_tag(ECHO_TAG, entry['N'], superevent_id)
+        log.info('%s: GCN sent back %s unchanged', superevent_id, ivorn)
+        return 'match'
+    diff = ''.join(difflib.unified_diff(
+        original.decode('utf-8', 'replace').splitlines(keepends=True),
+        payload.decode('utf-8', 'replace').splitlines(keepends=True),
+        fromfile=f'{filename} (GraceDb)', tofile=f'{ivorn} (from GCN)'))
+    name = ours['filename'].rsplit('.', 1)[0] + '.gcn.diff'
+    gracedb.upload(diff.encode(), name, superevent_id,
+                   f'The notice {ivorn} that GCN sent back differs from '
+                   f'{filename}: see {name}', ['em_follow'])
+    gracedb.create_label(MISMATCH_LABEL, superevent_id)
+    log.error('%s: GCN sent back %s with differences from %s (%d bytes of '
+              'diff uploaded as %s)', superevent_id, ivorn, filename,
+              len(diff), name)
+    return 'mismatch'
+
+
+@handler(*LVC_NOTICE_TYPES, bind=True, shared=False, acks_late=True,
+         reject_on_worker_lost=True)
+def check_echo(self, payload):
+    """Compare an LVC notice that GCN sent back with its VOEvent file in
+    GraceDb, byte for byte.
+
+    Unchanged, the VOEvent's log entry is tagged :data:`ECHO_TAG`; else
+    the unified diff is uploaded to the superevent (``<name>.gcn.diff``),
+    the superevent is labelled :data:`MISMATCH_LABEL` and an error is
+    logged. Notices about something else than one of our superevents'
+    VOEvents are logged and ignored; each distinct payload is checked
+    once.
+
+    Parameters
+    ----------
+    payload : bytes
+        The notice's raw XML.
+    """
+    root = parse_packet(payload, app.conf.vtp_max_packet_size)
+    target = _echo_target(root)
+    if target is None:
+        log.info('LVC notice %s is not about a superevent: no echo check',
+                 root.get('ivorn'))
+        return
+    superevent_id, ivorn = target
+    what = f'echo:{ivorn}:{hashlib.sha256(payload).hexdigest()[:16]}'
+    held = claims.claim(superevent_id, what, self.request.id, 600)
+    if held.state != 'mine':
+        log.info('%s: echo of %s already checked', superevent_id, ivorn)
+        return
+    try:
+        outcome = _compare(superevent_id, ivorn, payload)
+    except Exception as exc:
+        if gracedb.is_transient(exc) and \
+                self.request.retries < app.conf.gracedb_max_retries:
+            raise self.retry(exc=exc, countdown=gracedb.retry_delay(
+                self.request.retries))
+        claims.release(superevent_id, what, self.request.id)
+        if isinstance(exc, gracedb.GraceDbError) or gracedb.is_transient(exc):
+            log.error('%s: cannot check the echo of %s: %s', superevent_id,
+                      ivorn, exc)
+            return
+        raise
+    if outcome is None:
+        log.warning('%s: GCN sent back %s, which is not one of its VOEvents '
+                    'in GraceDb', superevent_id, ivorn)
+    else:
+        kind = notice_records.find_ivorn(
+            notice_records.all_of(superevent_id), ivorn) or \
+            ivorn.rpartition('#')[2]
+        note(superevent_id, f'{kind}/echo_checked', outcome)
+    claims.finish(superevent_id, what, outcome or 'unknown')

@@ -23,8 +23,10 @@ another process rather than lost.
 """
 import json
 import logging
+import os
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 from urllib.parse import urlsplit
 
 import requests
@@ -32,8 +34,8 @@ from requests.adapters import HTTPAdapter
 
 from .. import app
 
-__all__ = ('GraceDbError', 'client', 'is_transient', 'retry_delay',
-           'retry_or_drop', 'create_event',
+__all__ = ('GraceDbError', 'client', 'concurrently', 'is_transient',
+           'retry_delay', 'retry_or_drop', 'create_event',
            'replace_event', 'get_event', 'get_events', 'create_superevent',
            'update_superevent', 'get_superevent', 'get_superevents',
            'add_event_to_superevent', 'remove_event_from_superevent',
@@ -108,6 +110,33 @@ def client():
             if old is not None:
                 old.close()
         return _cache['client']
+
+
+_pool_lock = threading.Lock()
+_pools = {}
+
+
+def concurrently(*calls):
+    """Call functions (GraceDb requests through :func:`client`, whose
+    connection pool the threads share) at the same time, in threads of
+    this process; return their results in order.
+
+    For the path to a notice, where independent requests one after the
+    other would add up their latencies. An exception of a call is raised
+    (the first in order) once every call has ended.
+    """
+    # One pool per process: a pool made before a fork has no threads in
+    # the child.
+    pid = os.getpid()
+    with _pool_lock:
+        pool = _pools.get(pid)
+        if pool is None:
+            _pools.clear()
+            pool = _pools[pid] = ThreadPoolExecutor(
+                4, thread_name_prefix='gracedb')
+    futures = [pool.submit(call) for call in calls]
+    wait(futures)
+    return [future.result() for future in futures]
 
 
 def _status(error):

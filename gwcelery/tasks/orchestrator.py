@@ -35,18 +35,40 @@ Bad input (an empty or malformed coinc.xml or PSD, a missing PSD, a single
 detector, a coinc that ligo.skymap cannot read, a non-CBC event on a CBC
 node, a localization that fails) is reported in the worker log and as a
 log entry on the event, and nothing else happens; the worker goes on.
+
+Superevent level: notices
+-------------------------
+:func:`handle_superevent` listens on the superevent nodes
+(:data:`SUPEREVENT_NODES`) and says when a notice is due; the notices
+themselves are made and sent, once each, by :mod:`gwcelery.tasks.notices`
+(the whole chain, its labels and settings: :doc:`/alerts`):
+
+* ``new``: :data:`~gwcelery.conf.orchestrator_timeout` seconds later,
+  :func:`~gwcelery.tasks.notices.start_preliminary` takes the preferred
+  event for the preliminary notice, which goes out once that event has
+  its products (a second one may follow
+  :data:`~gwcelery.conf.superevent_clean_up_timeout` seconds after);
+* ``label_added`` ``ADVOK``: the initial notice; ``ADVNO``: the
+  retraction; ``PE_READY``: an update, if the initial notice was sent;
+* ``log`` with a sky map while labelled ``PE_READY``: an update.
+
+:func:`handle_event_products` wakes the notices waiting for an event's
+products when one of its completeness labels is applied.
 """
+import functools
 import logging
 
 from celery import group
 
-from .. import app, claims
-from . import (bayestar, em_bright, gracedb, lvalert, p_astro, skymaps,
-               superevents)
+from .. import app, claims, notice_records, notice_rules, timeline
+from . import (bayestar, em_bright, gracedb, lvalert, notices, p_astro,
+               skymaps, superevents)
+from .timeline import note
 
 __all__ = ('CBC_PIPELINES', 'CBC_NODES', 'SKYMAP_FILENAME', 'SKYMAP_TAGS',
            'SKYMAP_LABEL', 'CLASSIFIERS', 'skymap_products',
-           'handle_cbc_event', 'localize_event', 'is_cbc', 'report')
+           'handle_cbc_event', 'localize_event', 'is_cbc', 'report',
+           'SUPEREVENT_NODES', 'handle_superevent', 'handle_event_products')
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +216,19 @@ def handle_cbc_event(self, alert):
         localize_event.delay(graceid, filename)
 
 
+def _wake_notices(graceid):
+    """Try the notices waiting for this event's products now, rather than
+    only when the label's LVAlert comes back: that round trip is on the
+    way to the first notice. (The alert still comes, and
+    :func:`handle_event_products` finds the notice started.)"""
+    for superevent_id, kind in notice_records.waiting(graceid):
+        try:
+            notices.try_send(superevent_id, kind)
+        except Exception:
+            log.exception('%s: could not try the %s notice of %s; the '
+                          'label alert will', graceid, kind, superevent_id)
+
+
 def _existing_skymap(graceid):
     """Versioned name of a sky map already in the event's log, or None."""
     for entry in reversed(gracedb.client().logs(graceid).json()['log']):
@@ -213,17 +248,18 @@ def _download(graceid, filename):
         raise
 
 
-def _make_skymap(graceid, psd_filename):
-    """Download, localize and upload; the sky map's versioned name."""
-    coinc = _download(graceid, 'coinc.xml')
-    psd = None if psd_filename is None else _download(graceid, psd_filename)
+def _make_skymap(graceid, coinc, psd):
+    """Localize and upload; the sky map's versioned name."""
     # The localize task's own code, run here: the files stay in this
     # process instead of crossing the broker twice.
+    timeline.record(graceid, 'localization_started')
     fits = bayestar.localize(coinc, graceid, psd)
+    timeline.record(graceid, 'localization_finished')
     entry = gracedb.client().write_log(
         graceid, f'BAYESTAR sky map (waveform {app.conf.bayestar_waveform})',
         filename=SKYMAP_FILENAME, filecontents=fits,
         tag_name=list(SKYMAP_TAGS)).json()
+    timeline.record(graceid, 'skymap_uploaded')
     return f'{SKYMAP_FILENAME},{entry.get("file_version") or 0}'
 
 
@@ -251,9 +287,17 @@ def localize_event(self, graceid, psd_filename=None):
             filename = held.detail
             log.info('%s: sky map %s made already', graceid, filename)
         else:
-            filename = _existing_skymap(graceid)
+            # The look in the log and the downloads at once: they are on
+            # the path to the first notice.
+            calls = [functools.partial(_existing_skymap, graceid),
+                     functools.partial(_download, graceid, 'coinc.xml')]
+            if psd_filename is not None:
+                calls.append(functools.partial(_download, graceid,
+                                               psd_filename))
+            filename, coinc, *psd = gracedb.concurrently(*calls)
             if filename is None:
-                filename = _make_skymap(graceid, psd_filename)
+                filename = _make_skymap(graceid, coinc, psd[0] if psd
+                                        else None)
                 log.info('%s: uploaded %s', graceid, filename)
             else:
                 log.info('%s: %s is in GraceDb already', graceid, filename)
@@ -272,7 +316,113 @@ def localize_event(self, graceid, psd_filename=None):
                         f'{type(exc).__name__}: {exc}')
         raise
     log.info('%s: %s labelled', graceid, SKYMAP_LABEL)
+    _wake_notices(graceid)
     canvas = skymap_products(filename, graceid)
     if _send_once(graceid, _PRODUCTS, owner, canvas):
         log.info('%s: started sky-map products: %s', graceid,
                  ', '.join(sig.task for sig in canvas.tasks))
+
+
+# -- Superevent level: notices --------------------------------------------------
+
+#: LVAlert nodes of superevents (production, MDC, Test).
+SUPEREVENT_NODES = ('superevent', 'mdc_superevent', 'test_superevent')
+
+def _product_labels():
+    """Labels of events whose application may complete a waiting notice."""
+    return {label for labels in app.conf.superevent_complete_labels.values()
+            for label in labels}
+
+
+def _alert_fields(alert):
+    """``(uid, alert_type, data, object)`` of an alert, or ``None``."""
+    try:
+        uid, alert_type = alert['uid'], alert['alert_type']
+        data = alert.get('data') or {}
+        obj = alert.get('object') or {}
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if not (isinstance(uid, str) and isinstance(alert_type, str)
+            and isinstance(data, dict) and isinstance(obj, dict)):
+        return None
+    return uid, alert_type, data, obj
+
+
+def _superevent_new(superevent_id, superevent, owner):
+    note(superevent_id, 'alert_received')
+    created = timeline.parse_gracedb_time(superevent.get('created'))
+    if created is not None:
+        note(superevent_id, 'created', when=created)
+    timer = notices.start_preliminary.signature(
+        (superevent_id, 1), countdown=app.conf.orchestrator_timeout)
+    if _send_once(superevent_id, 'preliminary-timer', owner, timer):
+        log.info('%s: preliminary notice in %s s', superevent_id,
+                 app.conf.orchestrator_timeout)
+
+
+def _superevent_label(superevent_id, label, superevent):
+    if label == 'ADVOK':
+        notices.request(superevent_id, notice_rules.INITIAL,
+                        superevent.get('preferred_event_data'))
+    elif label == 'ADVNO':
+        notices.request(superevent_id, notice_rules.RETRACTION)
+    elif label == notices.PE_READY:
+        if notices.maybe_update(superevent_id, superevent) is None:
+            log.info('%s: %s, and no update is due (none before the '
+                     'initial notice, one per sky map)', superevent_id,
+                     label)
+
+
+@lvalert.handler(*SUPEREVENT_NODES, bind=True, shared=False, acks_late=True,
+                 reject_on_worker_lost=True, max_retries=None)
+def handle_superevent(self, alert):
+    """Request the notices that a superevent's alert calls for (see the
+    module's documentation).
+
+    Parameters
+    ----------
+    alert : dict
+        The decoded LVAlert message: ``uid`` (the superevent),
+        ``alert_type``, ``data`` (the label, the log entry, …) and
+        ``object`` (the superevent).
+    """
+    fields = _alert_fields(alert)
+    if fields is None:
+        log.error('Ignoring a malformed superevent alert: %.200r', alert)
+        return
+    superevent_id, alert_type, data, superevent = fields
+    try:
+        if alert_type == 'new':
+            _superevent_new(superevent_id, superevent, self.request.id)
+        elif alert_type == 'label_added':
+            _superevent_label(superevent_id, data.get('name'), superevent)
+        elif (alert_type == 'log'
+              and notice_rules.is_skymap(data.get('filename'))
+              and notices.PE_READY in (superevent.get('labels') or ())):
+            notices.maybe_update(superevent_id, superevent)
+    except Exception as exc:
+        if gracedb.is_transient(exc):
+            _retry_later(self, exc, f'handling {alert_type} of '
+                                    f'{superevent_id}')
+        raise
+
+
+@lvalert.handler(*superevents.NODES, shared=False, acks_late=True,
+                 reject_on_worker_lost=True)
+def handle_event_products(alert):
+    """Try the notices waiting for an event's products when one of its
+    completeness labels (:data:`~gwcelery.conf.superevent_complete_labels`)
+    is applied.
+
+    Parameters
+    ----------
+    alert : dict
+        The decoded LVAlert message about an event.
+    """
+    fields = _alert_fields(alert)
+    if fields is None or fields[1] != 'label_added' \
+            or fields[2].get('name') not in _product_labels():
+        return
+    graceid, _, _, event = fields
+    for superevent_id, kind in notice_records.waiting(graceid):
+        notices.try_send(superevent_id, kind, event)

@@ -14,7 +14,7 @@ ignored.
 """
 import logging
 
-from .. import app
+from .. import app, timeline
 from ..superevent_rules import Create, Ignore, Join, Rules
 from . import gracedb, lvalert
 
@@ -69,6 +69,9 @@ def handle(self, alert):
     if alert_type not in ALERT_TYPES:
         log.debug('Ignoring %s alert for %s', alert_type, graceid)
         return
+    if alert_type == 'new':
+        # Where the latency timeline of an event's alerts starts.
+        timeline.record_event_alert(alert)
     if alert_type == 'label_added':
         label = (alert.get('data') or {}).get('name')
         wanted = {name for names in app.conf.superevent_complete_labels.values()

@@ -7,15 +7,29 @@ it. :func:`send` runs in that worker's process, so it reaches the
 broadcaster's live connections; a worker that does not consume ``voevent``
 starts no broadcaster. The subscribers show under ``voevent_broadcaster`` in
 ``gwcelery inspect stats``.
+
+Once per IVORN: :func:`send` with ``once=True`` records in Redis that it is
+sending a notice, then what the subscribers answered, under the notice's
+IVORN; a notice whose IVORN was sent already is not broadcast again, and
+its recorded result is returned instead. Since the one voevent worker runs
+one task at a time, two sends of one IVORN never overlap. A worker killed
+during a broadcast leaves the mark without a result: the task comes back
+(acknowledged late) and broadcasts the notice again, with a warning, since
+it cannot know whether the packets left before the kill (at least once,
+never lost; receivers recognize the repeat by its IVORN).
 """
+import json
 import logging
+import time
 
 from celery import bootsteps
 
 from .. import app
+from ..claims import redis_client
+from ..util.xml import parse, voevent_ivorn
 from ..vtp.server import Broadcaster, BroadcasterThread, NoSubscribers
 
-__all__ = ('send', 'QUEUE')
+__all__ = ('send', 'QUEUE', 'SENT_KEY')
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +38,14 @@ QUEUE = 'voevent'
 
 #: The broadcaster of this process, if it runs one.
 _broadcaster = None
+
+SENT_KEY = 'gwcelery:voevent:sent:'
+"""Prefix of the Redis hashes that record, per IVORN, the notices sent
+with ``once=True``: ``sending`` (UNIX time of the last attempt) and
+``result`` (the JSON result)."""
+
+#: Seconds a record is kept.
+SENT_TTL = 30 * 86400
 
 
 def _make_broadcaster(conf):
@@ -86,7 +108,7 @@ app.steps['worker'].add(BroadcasterStep)
 @app.task(bind=True, queue=QUEUE, shared=False, ignore_result=False,
           acks_late=True, autoretry_for=(NoSubscribers,), retry_backoff=1,
           retry_backoff_max=60, retry_jitter=False, max_retries=None)
-def send(self, payload):
+def send(self, payload, once=False):
     """Broadcast a VOEvent to every subscriber of the broadcaster.
 
     While nobody is subscribed, the task retries with back-off (1, 2, 4 …
@@ -97,12 +119,18 @@ def send(self, payload):
     ----------
     payload : bytes
         The VOEvent XML.
+    once : bool
+        Broadcast it only if its IVORN was not sent with ``once=True``
+        before (see the module's documentation).
 
     Returns
     -------
     dict
-        ``ivorn``, ``acked`` (subscribers that acked), ``unacked`` and
-        ``ack_latency`` (seconds, per subscriber that acked).
+        ``ivorn``, ``acked`` (subscribers that acked), ``unacked``,
+        ``ack_latency`` (seconds, per subscriber that acked) and
+        ``sent_at`` (UNIX time of the broadcast); with ``once=True`` and a
+        notice sent before, that broadcast's result with ``repeated``
+        true.
 
     Raises
     ------
@@ -116,9 +144,29 @@ def send(self, payload):
             'in "gwcelery worker -Q voevent -P solo"')
     if isinstance(payload, str):
         payload = payload.encode('utf-8')
+    key = None
+    if once:
+        ivorn = voevent_ivorn(parse(payload, app.conf.vtp_max_packet_size))
+        key = SENT_KEY + ivorn
+        recorded = redis_client().hgetall(key)
+        if b'result' in recorded:
+            log.info('%s was sent already; not sending it again', ivorn)
+            return {**json.loads(recorded[b'result']), 'repeated': True}
+        if b'sending' in recorded:
+            log.warning('%s may have gone out already: the worker stopped '
+                        'while sending it; sending it again', ivorn)
+        redis_client().hset(key, 'sending', repr(time.time()))
+        redis_client().expire(key, SENT_TTL)
+    sent_at = time.time()
     try:
-        return _broadcaster.send(payload)
+        result = _broadcaster.send(payload)
     except NoSubscribers:
+        if key:  # nothing went out
+            redis_client().hdel(key, 'sending')
         log.warning('No subscriber to send to; retrying (attempt %d)',
                     self.request.retries + 1)
         raise
+    result['sent_at'] = sent_at
+    if key:
+        redis_client().hset(key, 'result', json.dumps(result))
+    return result

@@ -3,6 +3,9 @@
 ``gwcelery gcn feed`` runs :mod:`gwcelery.vtp.feed`, a VOEvent server that
 stands in for GCN; ``gwcelery gcn replay FILE...`` queues notices for it in
 Redis (the broker), so that they reach every listener connected to the feed.
+With an upstream broadcaster (``--upstream``, or the
+:data:`~gwcelery.conf.gcn_feed_upstream_address` setting), the feed also
+serves every notice that broadcaster sends it.
 """
 import asyncio
 import logging
@@ -29,12 +32,21 @@ def gcn():
                    'repeated (default: 127.0.0.1).')
 @click.option('--iamalive-interval', type=float, default=60.0,
               show_default=True, help='Seconds between iamalive messages.')
+@click.option('--upstream', metavar='HOST:PORT',
+              help='VOEvent broadcaster to subscribe to, serving what it '
+                   'sends (default: the gcn_feed_upstream_address setting).')
+@click.option('--no-upstream', is_flag=True,
+              help='Subscribe to no broadcaster, whatever the setting.')
 @click.option('-l', '--loglevel', default='INFO', show_default=True,
               type=click.Choice(['DEBUG', 'INFO', 'WARNING', 'ERROR']))
 @click.pass_context
-def feed(ctx, address, whitelist, iamalive_interval, loglevel):
-    """Serve notices queued by "gwcelery gcn replay" to GCN listeners."""
+def feed(ctx, address, whitelist, iamalive_interval, upstream, no_upstream,
+         loglevel):
+    """Serve notices queued by "gwcelery gcn replay", and those of an
+    upstream broadcaster, to GCN listeners."""
     conf = ctx.obj.app.conf
+    upstream = None if no_upstream else (
+        upstream or conf.gcn_feed_upstream_address)
     logging.basicConfig(
         level=loglevel, format='[%(asctime)s: %(levelname)s] %(message)s')
     broadcaster = Broadcaster(
@@ -48,7 +60,7 @@ def feed(ctx, address, whitelist, iamalive_interval, loglevel):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stopping.set)
-        await _feed.run(broadcaster, conf.broker_url, stopping)
+        await _feed.run(broadcaster, conf.broker_url, stopping, upstream)
 
     try:
         asyncio.run(main())

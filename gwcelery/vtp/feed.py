@@ -14,6 +14,13 @@ while sending, and deletes it there once sent (after waiting for acks), so a
 feed killed while sending sends it again when it restarts.
 
 Notices are stored as their raw XML bytes, never pickled.
+
+With ``upstream``, the feed also subscribes to a VOEvent broadcaster (in
+the local deployment, the voevent worker's: the
+:data:`~gwcelery.conf.gcn_feed_upstream_address` setting) as GCN
+subscribes to ours, and queues every notice it receives on the same list,
+before acknowledging it, so that our own notices come back to the GCN
+listener as GCN echoes them.
 """
 import asyncio
 import logging
@@ -22,6 +29,7 @@ from urllib.parse import urlsplit
 import redis
 import redis.asyncio
 from ..util.xml import XMLError, parse, voevent_ivorn
+from .client import subscribe
 from .server import NoSubscribers
 
 __all__ = ('QUEUE_KEY', 'SENDING_KEY', 'check_notice', 'enqueue', 'run')
@@ -96,17 +104,37 @@ async def _serve_one(client, broadcaster):
     await client.lrem(SENDING_KEY, 1, payload)
 
 
-async def run(broadcaster, redis_url, stopping=None):
+async def run(broadcaster, redis_url, stopping=None, upstream=None):
     """Serve queued notices until ``stopping`` (an :class:`asyncio.Event`)
     is set.
 
     Redis being unreachable is logged and retried; the server keeps
     answering its listeners meanwhile.
+
+    Parameters
+    ----------
+    broadcaster : gwcelery.vtp.server.Broadcaster
+        The server the feed serves from.
+    redis_url : str
+        The Redis of the queue.
+    stopping : asyncio.Event, optional
+    upstream : str, optional
+        ``'HOST:PORT'`` of a VOEvent broadcaster to subscribe to; what it
+        sends is queued and served.
     """
     stopping = stopping or asyncio.Event()
     client = redis.asyncio.Redis.from_url(redis_url)
     await broadcaster.start()
     requeued = False
+    subscriber = None
+    if upstream:
+        async def receive(payload):
+            await client.rpush(QUEUE_KEY, payload)
+
+        subscriber = asyncio.create_task(subscribe(
+            upstream, receive, ivorn='ivo://gwcelery/local-feed',
+            max_packet_size=broadcaster.max_packet_size,
+            name='GCN feed subscriber'))
     try:
         while not stopping.is_set():
             waiter = asyncio.ensure_future(broadcaster.wait_for_subscriber())
@@ -127,5 +155,8 @@ async def run(broadcaster, redis_url, stopping=None):
                           _where(redis_url), e)
                 await asyncio.sleep(1)
     finally:
+        if subscriber is not None:
+            subscriber.cancel()
+            await asyncio.gather(subscriber, return_exceptions=True)
         await broadcaster.stop()
         await client.aclose()
