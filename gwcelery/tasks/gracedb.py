@@ -32,7 +32,8 @@ from requests.adapters import HTTPAdapter
 
 from .. import app
 
-__all__ = ('GraceDbError', 'client', 'is_transient', 'retry_delay',
+__all__ = ('GraceDbError', 'client', 'request_count', 'is_transient',
+           'retry_delay',
            'create_event',
            'replace_event', 'get_event', 'get_events', 'create_superevent',
            'update_superevent', 'get_superevent', 'get_superevents',
@@ -82,6 +83,20 @@ class _TimeoutAdapter(HTTPAdapter):
 
 _lock = threading.Lock()
 _cache = {}
+_answered = [0]
+_answered_lock = threading.Lock()
+
+
+def _count(response, *args, **kwargs):
+    with _answered_lock:
+        _answered[0] += 1
+
+
+def request_count():
+    """How many requests this process's clients have had answered by
+    GraceDb so far (any status), for the superevent manager's statistics
+    and the benchmarks."""
+    return _answered[0]
 
 
 def _build(url, timeout):
@@ -93,6 +108,7 @@ def _build(url, timeout):
     for prefix in ('http://', 'https://'):
         retries = gracedb.get_adapter(prefix + 'x').max_retries
         gracedb.mount(prefix, _TimeoutAdapter(timeout, max_retries=retries))
+    gracedb.hooks['response'].append(_count)
     return gracedb
 
 
