@@ -80,13 +80,13 @@ def superevent_json(session, superevent, api, labels=None):
     base = f'{api}superevents/{public}/'
     if labels is None:
         labels = labels_of(session, [sid])[sid]
-    members = session.scalars(select(Event).where(
+    # Only the members' ids and groups: loading whole rows (their JSON
+    # attributes decoded) made every change to a superevent cost in
+    # proportion to its size.
+    members = session.execute(select(Event.graceid, Event.group).where(
         Event.superevent_id == sid).order_by(Event.id)).all()
-    preferred = next((e for e in members
-                      if e.graceid == superevent.preferred_event), None)
-    if preferred is None:
-        preferred = session.scalar(select(Event).where(
-            Event.graceid == superevent.preferred_event))
+    preferred = session.scalar(select(Event).where(
+        Event.graceid == superevent.preferred_event))
     return {
         'superevent_id': public,
         'default_superevent_id': sid,
