@@ -12,7 +12,6 @@ from gwcelery import app
 EXPECTED = {
     'gwcelery.tasks.superevents.handle': 'superevent',
     'gwcelery.tasks.superevents.drain': 'superevent',
-    'gwcelery.tasks.superevents.reconcile': 'superevent',
     'gwcelery.tasks.external_triggers.handle_gcn': 'exttrig',
     'gwcelery.tasks.bayestar.localize': 'openmp',
     'gwcelery.tasks.skymaps.plot_volume': 'openmp',

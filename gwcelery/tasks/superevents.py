@@ -21,9 +21,10 @@ completeness labels) are applied; other types, other labels and malformed
 alerts are logged and ignored.
 
 :func:`reconcile`, run by beat every
-:data:`~gwcelery.conf.superevent_reconcile_interval` seconds, is the safety
-net: it looks for recent events that should be in a superevent but are not
-and hands them to :func:`handle` again, with a warning.
+:data:`~gwcelery.conf.superevent_reconcile_interval` seconds on the default
+queue, is the safety net: it looks for recent events that should be in a
+superevent but are not and hands them to :func:`handle` again, with a
+warning.
 """
 import datetime
 import logging
@@ -42,7 +43,7 @@ from ..superevent_rules import Rules
 from . import gracedb, lvalert
 
 __all__ = ('NODES', 'ALERT_TYPES', 'handle', 'drain', 'reconcile',
-           'run_pass', 'apply_batch', 'rules', 'intake')
+           'missing_events', 'run_pass', 'apply_batch', 'rules', 'intake')
 
 log = logging.getLogger(__name__)
 
@@ -510,18 +511,18 @@ def missing_events(now=None):
     return found
 
 
-@app.task(base=_PeriodicTask, queue='superevent', shared=False,
-          ignore_result=True)
+@app.task(base=_PeriodicTask, shared=False, ignore_result=True)
 def reconcile():
     """Hand every event that should be in a superevent but is not (see
     :func:`missing_events`) to :func:`handle`, as a ``new`` alert, with a
     warning for each.
 
-    It runs on the ``superevent`` queue, after a pass over the intake, so
-    that alerts merely waiting their turn are not taken for lost ones.
+    It runs on the default queue, so that its search never holds up the
+    serial superevent worker; alerts waiting in the intake are not taken
+    for lost ones, and an event whose alert the manager is applying right
+    now is, at worst, handed to it a second time, which changes nothing.
     """
     try:
-        run_pass()
         events = missing_events()
     except Exception as exc:
         if not _transient(exc):
