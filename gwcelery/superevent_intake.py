@@ -32,8 +32,8 @@ PENDING_KEY = 'superevents:pending'
 #: Redis key that marks a kick as sent and its pass not yet begun.
 KICK_KEY = 'superevents:kick'
 
-#: Lifetime of the kick mark (ms): if its kick is lost, an alert appended
-#: after this long sends another.
+#: Milliseconds that the kick mark lives, so that an alert appended this
+#: long after a kick that was lost sends another.
 KICK_TTL_MS = 5000
 
 # Append, then mark a kick as pending; 1 if the caller must send the kick.
