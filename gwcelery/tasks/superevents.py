@@ -29,6 +29,7 @@ warning.
 import datetime
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import redis
 from celery import signals
@@ -64,6 +65,9 @@ MAX_BATCH = 500
 #: Seconds a pass goes on taking new batches before it ends and leaves the
 #: rest to a new run (so that a warm shutdown never waits long).
 PASS_SECONDS = 10.0
+
+#: Requests adding events to one superevent that run at a time.
+ADD_CONCURRENCY = 4
 
 #: Seconds past an event's neighbour window that a neighbour query also
 #: asks for: events arrive roughly in time order, so the answer serves the
@@ -245,8 +249,67 @@ class _Reader:
 
 # -- writing ---------------------------------------------------------------------
 
+def _target(write):
+    return (write.provisional_id if isinstance(write, NewSuperevent)
+            else write.superevent_id)
+
+
+def _steps(writes):
+    """The writes in steps: the adds to one superevent together, every
+    other write alone."""
+    step = []
+    for write in writes:
+        if isinstance(write, AddEvent) and step and isinstance(
+                step[-1], AddEvent) and _target(step[-1]) == _target(write):
+            step.append(write)
+            continue
+        if step:
+            yield step
+        step = [write]
+    if step:
+        yield step
+
+
+_pools = []
+
+
+def _adding_pool():
+    if not _pools:
+        _pools.append(ThreadPoolExecutor(ADD_CONCURRENCY,
+                                         thread_name_prefix='superevent-add'))
+    return _pools[0]
+
+
+def _carry_out(write, ids, cache):
+    """Make one write; return the exception it raised, or ``None``."""
+    target = _target(write)
+    try:
+        if isinstance(write, NewSuperevent):
+            superevent = gracedb.create_superevent(
+                write.preferred_event, write.t_0, write.t_start,
+                write.t_end, category=write.category, events=write.events)
+            ids[target] = superevent['superevent_id']
+            cache.put(superevent)
+            log.info('Created superevent %s for %s', ids[target],
+                     ', '.join((write.preferred_event, *write.events)))
+        elif isinstance(write, AddEvent):
+            gracedb.add_event_to_superevent(target, write.graceid)
+            log.info('Added %s to superevent %s', write.graceid, target)
+        else:
+            cache.put(gracedb.update_superevent(target, **write.changes))
+            log.info('Updated superevent %s: %s', target, write.changes)
+    except Exception as exc:
+        return exc
+    return None
+
+
 def _write(batch, cache):
     """Carry out the batch's writes.
+
+    The events added to one superevent go ADD_CONCURRENCY requests at a
+    time: they are independent, and in a burst the pipelines' uploads
+    queue for GraceDb's database too, where one request at a time gets a
+    small share of it.
 
     Returns
     -------
@@ -257,35 +320,24 @@ def _write(batch, cache):
         refused for good; their remaining writes were skipped.
     """
     ids, refused, updated = {}, set(), set()
-    for write in batch.writes():
-        target = (write.provisional_id if isinstance(write, NewSuperevent)
-                  else write.superevent_id)
+    for step in _steps(batch.writes()):
+        target = _target(step[0])
         if target in refused:
             continue
-        try:
-            if isinstance(write, NewSuperevent):
-                superevent = gracedb.create_superevent(
-                    write.preferred_event, write.t_0, write.t_start,
-                    write.t_end, category=write.category,
-                    events=write.events)
-                ids[target] = superevent['superevent_id']
-                cache.put(superevent)
-                log.info('Created superevent %s for %s', ids[target],
-                         ', '.join((write.preferred_event, *write.events)))
-            elif isinstance(write, AddEvent):
-                gracedb.add_event_to_superevent(target, write.graceid)
-                log.info('Added %s to superevent %s', write.graceid, target)
-            else:
-                assert isinstance(write, UpdateSuperevent)
-                cache.put(gracedb.update_superevent(target, **write.changes))
-                updated.add(target)
-                log.info('Updated superevent %s: %s', target, write.changes)
-        except Exception as exc:
-            if _transient(exc):
-                raise
+        if len(step) == 1:
+            errors = [_carry_out(step[0], ids, cache)]
+        else:
+            errors = list(_adding_pool().map(
+                lambda write: _carry_out(write, ids, cache), step))
+        for exc in errors:
+            if exc is not None and _transient(exc):
+                raise exc
+        for exc in filter(None, errors):
             refused.add(target)
             log.error('GraceDb refused a write to superevent %s (%s: %s)',
                       ids.get(target, target), type(exc).__name__, exc)
+        if isinstance(step[0], UpdateSuperevent) and target not in refused:
+            updated.add(target)
     for superevent_id in batch.added:
         if superevent_id not in refused | updated:
             cache.put(batch.view[superevent_id])
@@ -445,9 +497,21 @@ def handle(self, alert):
 
 
 @app.task(shared=False, ignore_result=True, **_PASS_OPTIONS)
-def drain(self):
+def drain(self, warm_up=False):
     """Apply the alerts waiting in the intake (a pass without an alert of
-    its own: when a worker starts, or to go on with a long backlog)."""
+    its own: when a worker starts, or to go on with a long backlog).
+
+    Parameters
+    ----------
+    warm_up : bool
+        First build the GraceDb client and read GraceDb's service root, so
+        that the first alert does not wait for them (a few hundred ms).
+    """
+    if warm_up:
+        try:
+            gracedb.client().service_info
+        except Exception as exc:
+            log.warning('Could not reach GraceDb yet: %s', exc)
     _run(self)
 
 
@@ -457,7 +521,7 @@ def _drain_on_start(sender, **kwargs):
     # lost with a killed worker): the worker that serves the queue takes
     # them as soon as it starts.
     if 'superevent' in sender.app.amqp.queues.consume_from:
-        drain.delay()
+        drain.delay(warm_up=True)
 
 
 # -- the safety net --------------------------------------------------------------
