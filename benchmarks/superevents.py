@@ -11,13 +11,18 @@ uploads events through the real ligo-gracedb client as pipelines do:
   MBTA for one candidate within ``--burst-window`` seconds (default 2),
   one of them the loudest three-detector event. Reports the time from the
   first upload until the last alert is handled and the superevent holds
-  every event with the right preferred event (time to settle), and events
-  handled per second.
+  every event with the right preferred event (time to settle, from the
+  first and from the last upload), and events handled per second.
 * sustained: ``--rate`` events per second (default 20) for ``--duration``
   seconds (default 60), four pipelines per candidate, a new candidate
   every four events. Reports p50/p99 of the handling latency: from the
   upload's return to the end of the superevent handler for that event
   (from the worker's log).
+
+Both report the GraceDb requests the manager made per handled alert
+(median and mean over the alerts, each alert counting its batch's requests
+divided by the batch's alerts) and the number of batches, from the
+manager's ``Batch of … GraceDb requests`` log lines.
 
 Baseline, same run, same uploads: a handler that only notes its start time,
 registered on the same nodes and run by the general worker — the cost of
@@ -40,7 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from benchmarks.common import (  # noqa: E402
-    Processes, Run, latencies, parse_args, wait_for)
+    Processes, Run, latencies, parse_args, percentile,
+    wait_for)
 
 CONF = 'benchmarks.superevents_conf'
 QUICK = {'burst': 8, 'burst_window': 0.5, 'rate': 8.0, 'duration': 1.0}
@@ -48,6 +54,8 @@ PIPELINES = ['gstlal', 'pycbc', 'spiir', 'mbtaonline']
 HANDLED = re.compile(
     r'^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/[^\]]*\] '
     r'Handled new alert for (\S+):', re.M)
+BATCH = re.compile(r'Batch of \d+ alerts: (\d+) handled, (\d+) GraceDb '
+                   r'requests', re.M)
 
 
 class System(Processes):
@@ -85,6 +93,11 @@ class System(Processes):
         wait_for(lambda: set(ids) <= set(self.handled_times())
                  and set(ids) <= set(self.baseline_times()), timeout=300,
                  interval=0.2, what=f'{what} to be handled')
+
+    def batches(self):
+        """``[(handled, requests)]`` of every batch so far, in order."""
+        return [(int(h), int(r))
+                for h, r in BATCH.findall(self.log('superevent'))]
 
     def baseline_times(self):
         from benchmarks.superevents_handlers import STARTS_KEY
@@ -138,6 +151,17 @@ class Uploader:
             client.close()
 
 
+def requests_per_alert(batches):
+    """Median and mean GraceDb requests per handled alert, and the number
+    of batches, of ``[(handled, requests)]``."""
+    shares = [r / h for h, r in batches if h for _ in range(h)]
+    if not shares:
+        return {'batches': len(batches)}
+    return {'median': round(percentile(shares, 0.5), 3),
+            'mean': round(sum(shares) / len(shares), 3),
+            'batches': len(batches)}
+
+
 def burst(system, uploader, n, window, rng):
     from ligo.gracedb.rest import GraceDb
     t = 1_400_000_000.0
@@ -149,9 +173,11 @@ def burst(system, uploader, n, window, rng):
         else:
             kwargs = dict(snr=rng.uniform(8, 25))
         specs.append((PIPELINES[i % 4], t + rng.uniform(-0.3, 0.3), kwargs))
+    before = len(system.batches())
     started = time.time()
     uploads = uploader.paced(specs, n / window)
-    upload_span = max(at for _, at in uploads) - started
+    last_upload = max(at for _, at in uploads)
+    upload_span = last_upload - started
     ids = [g for g, _ in uploads]
     system.wait_handled(ids, 'the burst')
     handled = system.handled_times()
@@ -167,8 +193,11 @@ def burst(system, uploader, n, window, rng):
         'events': n, 'upload_window_s': round(upload_span, 3),
         'superevents': len(found), 'correct': ok,
         'time_to_settle_s': round(settled - started, 3),
+        'settled_after_last_upload_s': round(settled - last_upload, 3),
         'events_per_s': round(n / (settled - started), 1),
         'baseline_last_alert_s': round(base_settled - started, 3),
+        'gracedb_requests_per_alert': requests_per_alert(
+            system.batches()[before:]),
     }
 
 
@@ -177,6 +206,7 @@ def sustained(system, uploader, rate, duration, rng):
     n = int(rate * duration)
     specs = [(PIPELINES[i % 4], t0 + 10.0 * (i // 4) + rng.uniform(-0.3, 0.3),
               dict(snr=rng.uniform(8, 25))) for i in range(n)]
+    before = len(system.batches())
     started = time.monotonic()
     uploads = uploader.paced(specs, rate)
     achieved = n / (time.monotonic() - started)
@@ -188,7 +218,15 @@ def sustained(system, uploader, rate, duration, rng):
     base = [baseline[g] - at for g, at in uploads if g in baseline]
     return {'target_per_s': rate, 'achieved_per_s': round(achieved, 2),
             'events': n, 'candidates': (n + 3) // 4,
-            'handling': latencies(latency), 'baseline': latencies(base)}
+            'handling': latencies(latency), 'baseline': latencies(base),
+            'gracedb_requests_per_alert': requests_per_alert(
+                system.batches()[before:])}
+
+
+def _requests(result):
+    counts = result['gracedb_requests_per_alert']
+    return (f'GraceDb requests per alert: median {counts.get("median")}, '
+            f'mean {counts.get("mean")} ({counts["batches"]} batches)')
 
 
 def main():
@@ -214,9 +252,11 @@ def main():
         r = results['burst']
         print(f'burst: {r["events"]} uploads in {r["upload_window_s"]} s → '
               f'{r["superevents"]} superevent(s), correct: {r["correct"]}; '
-              f'settled after {r["time_to_settle_s"]} s '
+              f'settled after {r["time_to_settle_s"]} s, '
+              f'{r["settled_after_last_upload_s"]} s after the last upload '
               f'({r["events_per_s"]} events/s); baseline handler saw the '
-              f'last alert after {r["baseline_last_alert_s"]} s')
+              f'last alert after {r["baseline_last_alert_s"]} s; '
+              f'{_requests(r)}')
         results['sustained'] = sustained(system, uploader, args.rate,
                                          args.duration, rng)
         r = results['sustained']
@@ -225,7 +265,7 @@ def main():
               f'handling p50 {r["handling"]["p50_ms"]} ms, p99 '
               f'{r["handling"]["p99_ms"]} ms; baseline p50 '
               f'{r["baseline"]["p50_ms"]} ms, p99 '
-              f'{r["baseline"]["p99_ms"]} ms')
+              f'{r["baseline"]["p99_ms"]} ms; {_requests(r)}')
     finally:
         if uploader:
             uploader.close()

@@ -48,7 +48,8 @@ import re
 from types import MappingProxyType
 
 __all__ = ('Rules', 'Create', 'Join', 'Ignore', 'Update',
-           'PREFERRED_CRITERIA', 'PREFERRED_ORDER')
+           'PREFERRED_CRITERIA', 'PREFERRED_ORDER', 'TIME_TOLERANCE',
+           'finite_float')
 
 #: Pipelines (lower case) whose candidates are compact binary coalescences.
 CBC_PIPELINES = frozenset(
@@ -111,7 +112,8 @@ def _lower(value):
     return str(value or '').strip().lower()
 
 
-def _float(value):
+def finite_float(value):
+    """``value`` as a finite :class:`float`, or ``None``."""
     try:
         result = float(value)
     except (TypeError, ValueError):
@@ -242,9 +244,9 @@ class Rules:
             return 'external events are handled by RAVEN, not here'
         if event.get('offline'):
             return 'offline event'
-        if _float(event.get('gpstime')) is None:
+        if finite_float(event.get('gpstime')) is None:
             return 'no event time'
-        far = _float(event.get('far'))
+        far = finite_float(event.get('far'))
         if far is None:
             return 'no FAR'
         if far > self.far_threshold:
@@ -258,13 +260,13 @@ class Rules:
         extra = event.get('extra_attributes') or {}
         half = None
         if pipeline == 'cwb':
-            duration = _float((extra.get('MultiBurst') or {}).get('duration'))
+            duration = finite_float((extra.get('MultiBurst') or {}).get('duration'))
             if duration is not None and duration >= 0:
                 half = self.cwb_duration_factor * duration
         elif pipeline in ('olib', 'lib'):
             lib = extra.get('LalInferenceBurst') or {}
-            quality = _float(lib.get('quality_mean'))
-            frequency = _float(lib.get('frequency_mean'))
+            quality = finite_float(lib.get('quality_mean'))
+            frequency = finite_float(lib.get('frequency_mean'))
             if quality is not None and frequency and frequency > 0:
                 half = abs(quality) / frequency
         if half is not None:
@@ -290,11 +292,11 @@ class Rules:
     def snr(event):
         """Network SNR of a CBC event, or 0 when unknown."""
         extra = event.get('extra_attributes') or {}
-        snr = _float((extra.get('CoincInspiral') or {}).get('snr'))
+        snr = finite_float((extra.get('CoincInspiral') or {}).get('snr'))
         if snr is not None:
             return snr
         singles = extra.get('SingleInspiral') or []
-        squares = [_float(s.get('snr')) for s in singles if isinstance(s, dict)]
+        squares = [finite_float(s.get('snr')) for s in singles if isinstance(s, dict)]
         squares = [s * s for s in squares if s is not None]
         return math.sqrt(sum(squares)) if squares else 0.0
 
@@ -308,7 +310,7 @@ class Rules:
     def is_publishable(self, event):
         """Whether FAR × trials factor is within the public-alert threshold."""
         kind = self.kind(event)
-        far = _float(event.get('far'))
+        far = finite_float(event.get('far'))
         threshold = self.publish_far_threshold.get(kind)
         if far is None or threshold is None:
             return False
@@ -327,7 +329,7 @@ class Rules:
         # 'significance': loudness for CBC, rarity for everything else.
         if kind == 'cbc':
             return self.snr(event)
-        far = _float(event.get('far'))
+        far = finite_float(event.get('far'))
         return -far if far is not None else -math.inf
 
     def sort_key(self, event):
@@ -377,8 +379,8 @@ class Rules:
         overlapping = [
             s for s in superevents
             if self._same_category(s, category)
-            and _float(s.get('t_start')) is not None
-            and _float(s.get('t_end')) is not None
+            and finite_float(s.get('t_start')) is not None
+            and finite_float(s.get('t_end')) is not None
             and float(s['t_start']) <= end and start <= float(s['t_end'])]
         if not overlapping:
             return Create(category, start, t, end, graceid)
@@ -402,9 +404,9 @@ class Rules:
             start, end = self.segment(event)
             starts.append(start)
             ends.append(end)
-        if _float(superevent.get('t_start')) is not None:
+        if finite_float(superevent.get('t_start')) is not None:
             starts.append(float(superevent['t_start']))
-        if _float(superevent.get('t_end')) is not None:
+        if finite_float(superevent.get('t_end')) is not None:
             ends.append(float(superevent['t_end']))
         preferred = self.preferred(events)
         return {'t_start': min(starts), 't_0': float(preferred['gpstime']),
@@ -422,7 +424,7 @@ class Rules:
             if key == 'preferred_event':
                 if current != value:
                     changed[key] = value
-            elif _float(current) is None or not math.isclose(
+            elif finite_float(current) is None or not math.isclose(
                     float(current), value, rel_tol=0, abs_tol=TIME_TOLERANCE):
                 changed[key] = value
         return changed

@@ -11,6 +11,7 @@ from gwcelery import app
 
 EXPECTED = {
     'gwcelery.tasks.superevents.handle': 'superevent',
+    'gwcelery.tasks.superevents.drain': 'superevent',
     'gwcelery.tasks.external_triggers.handle_gcn': 'exttrig',
     'gwcelery.tasks.raven.handle': 'exttrig',
     'gwcelery.tasks.bayestar.localize': 'openmp',

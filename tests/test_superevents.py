@@ -8,6 +8,8 @@ do, at GPS times of its own, and waits for GraceDb to show the outcome.
 """
 import random
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -334,19 +336,11 @@ def test_sigkill_mid_burst_then_restart(superevent_stack):
             wait_for(lambda: stack.worker_log().count('Handled new alert')
                      >= handled_before + 5, timeout=60,
                      what='the worker to get going')
-            killed = stack.superevent_worker
             stack.kill_superevent_worker()
     total = len(eligible) + len(noisy)
     done = stack.worker_log().count('Handled new alert') - handled_before
     assert done < total, 'the kill came too late to test anything'
-    # The task that the killed worker had reserved, if any, must come back.
-    received = set(re.findall(r'handle\[([0-9a-f-]+)\] received',
-                              killed.log()))
-    finished = set(re.findall(r'handle\[([0-9a-f-]+)\] succeeded',
-                              killed.log()))
-    in_flight = received - finished
-    assert len(in_flight) <= 1  # prefetch 1, concurrency 1
-    restarted = stack.start_superevent_worker()
+    stack.start_superevent_worker()
 
     def all_grouped(found):
         return sorted(members(found)) == sorted(eligible)
@@ -373,5 +367,40 @@ def test_sigkill_mid_burst_then_restart(superevent_stack):
             expected[t])['superevent']
     for g in noisy:
         assert stack.event(g)['superevent'] is None
-    for task_id in in_flight:
-        assert f'handle[{task_id}] succeeded' in restarted.log()
+
+
+def test_sigkill_mid_burst_again_and_again_under_load(superevent_stack):
+    """Ten bursts, each with the superevent worker SIGKILLed in the middle
+    of it while two CPU burners compete with the workers: no event is ever
+    left out. Before the intake, about one round in five lost the alert
+    that the killed worker had popped from Redis but not yet recorded."""
+    stack = superevent_stack
+    pipelines = ['gstlal', 'pycbc', 'spiir', 'mbtaonline']
+    burners = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+               for _ in range(2)]
+    mid_pass = 0
+    try:
+        for _ in range(10):
+            t = fresh_time()
+            before = stack.worker_log().count('Handled new alert')
+            ids = []
+            for n in range(16):
+                ids.append(stack.upload(pipelines[n % 4], t + 0.005 * n,
+                                        snr=10.0 + n))
+                if n == 8:
+                    # Right after a batch: the next one is being read.
+                    wait_for(lambda: stack.worker_log().count(
+                        'Handled new alert') >= before + 4, timeout=60,
+                        what='the worker to get going')
+                    stack.kill_superevent_worker()
+                    done = stack.worker_log().count('Handled new alert')
+                    mid_pass += done - before < n + 1
+            stack.start_superevent_worker()
+            (s,) = stack.wait_superevents(t, one_with(*ids), timeout=60)
+            assert s['preferred_event'] == ids[-1]  # the loudest
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
+    assert mid_pass >= 5, 'the kills came too late to test anything'
+    stack.wait_idle()

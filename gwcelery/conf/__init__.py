@@ -208,6 +208,26 @@ first: ``complete`` (carries :data:`superevent_complete_labels`),
 ``significance`` (higher network SNR for CBC, lower FAR for Burst). Ties
 go to the earlier upload (the lower GraceDb number)."""
 
+superevent_cache_ttl = 60.0
+"""Seconds that the superevent manager trusts what a neighbour query told
+it, together with its own writes since, instead of asking GraceDb again
+(:mod:`gwcelery.superevent_cache`). Changes that someone else makes to a
+superevent's times, preferred event or members are seen at most this late;
+0 asks GraceDb for every batch."""
+
+superevent_reconcile_interval = 60.0
+"""Seconds between runs of :func:`gwcelery.tasks.superevents.reconcile`,
+which hands events that should be in a superevent but are not back to the
+superevent manager, with a warning; 0 or ``None`` turns it off."""
+
+superevent_reconcile_min_age = 60.0
+"""Events created less than this many seconds ago are left to their own
+alerts by the reconciliation."""
+
+superevent_reconcile_lookback = 3600.0
+"""Events created more than this many seconds ago are no longer looked at
+by the reconciliation."""
+
 preliminary_alert_far_threshold = {'cbc': 1 / (60 * 86400),
                                    'burst': 1 / (365 * 86400)}
 """FAR (Hz), after the trials factor, at or below which an event is

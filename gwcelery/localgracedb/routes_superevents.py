@@ -132,10 +132,7 @@ def search():
         rows, links, total, start = page(
             session, select(Superevent).where(condition), _SORTABLE,
             Superevent.id, f'{api}superevents/')
-        labels = serialize.labels_of(session,
-                                     [s.superevent_id for s in rows])
-        superevents = [serialize.superevent_json(
-            session, s, api, labels[s.superevent_id]) for s in rows]
+        superevents = serialize.superevents_json(session, rows, api)
     return jsonify({'superevents': superevents, 'numRows': total,
                     'start': start, 'links': links})
 

@@ -8,9 +8,10 @@ from sqlalchemy import select
 from . import ids
 from .models import Event, File, Label, Superevent
 
-__all__ = ('timestamp', 'event_json', 'superevent_json', 'label_json',
-           'log_json', 'tag_json', 'voevent_json', 'labels_of',
-           'superevent_display_id', 'files_json', 'object_base',
+__all__ = ('timestamp', 'event_json', 'superevent_json', 'superevents_json',
+           'label_json', 'log_json', 'tag_json', 'voevent_json',
+           'labels_of', 'members_of', 'superevent_display_id', 'files_json',
+           'object_base',
            'is_external')
 
 
@@ -31,9 +32,36 @@ def labels_of(session, object_ids):
     return result
 
 
+def members_of(session, superevent_ids):
+    """``{superevent_id: [(graceid, group, pipeline), …]}`` of their events, in the
+    order they were uploaded: only ids and groups, so that a superevent's
+    JSON costs the same however many events it holds."""
+    result = {sid: [] for sid in superevent_ids}
+    if superevent_ids:
+        rows = session.execute(
+            select(Event.superevent_id, Event.graceid, Event.group,
+                   Event.pipeline)
+            .where(Event.superevent_id.in_(list(superevent_ids)))
+            .order_by(Event.id))
+        for sid, graceid, group, pipeline in rows:
+            result[sid].append((graceid, group, pipeline))
+    return result
+
+
 def superevent_display_id(superevent):
     """The superevent's public id: its GW id once confirmed."""
     return superevent.gw_id or superevent.superevent_id
+
+
+#: Pipelines of the events made from GCN notices (see
+#: :func:`is_external`).
+NOTICE_PIPELINES = frozenset(('Fermi', 'Swift', 'INTEGRAL', 'AGILE', 'SNEWS'))
+
+
+def _external_member(group, pipeline):
+    # is_external from the columns members_of reads: a Test event made from
+    # a notice has one of the notices' pipelines.
+    return group == 'External' or pipeline in NOTICE_PIPELINES
 
 
 def is_external(event):
@@ -83,16 +111,33 @@ def event_json(session, event, api, labels=None):
     }
 
 
-def superevent_json(session, superevent, api, labels=None):
+def superevents_json(session, superevents, api):
+    """The JSON of several superevents, with a handful of queries in all
+    rather than a few for each (a search's page)."""
+    sids = [s.superevent_id for s in superevents]
+    labels = labels_of(session, sids)
+    members = members_of(session, sids)
+    wanted = {s.preferred_event for s in superevents}
+    preferred = {e.graceid: e for e in session.scalars(
+        select(Event).where(Event.graceid.in_(wanted)))} if wanted else {}
+    preferred_labels = labels_of(session, list(preferred))
+    return [superevent_json(
+        session, s, api, labels[s.superevent_id], members[s.superevent_id],
+        preferred.get(s.preferred_event),
+        preferred_labels.get(s.preferred_event)) for s in superevents]
+
+
+def superevent_json(session, superevent, api, labels=None, members=None,
+                    preferred=None, preferred_labels=None):
+    """A superevent's JSON; the optional arguments are what
+    :func:`superevents_json` has already read."""
     sid = superevent.superevent_id
     public = superevent_display_id(superevent)
     base = f'{api}superevents/{public}/'
     if labels is None:
         labels = labels_of(session, [sid])[sid]
-    members = session.scalars(select(Event).where(
-        Event.superevent_id == sid).order_by(Event.id)).all()
-    preferred = next((e for e in members
-                      if e.graceid == superevent.preferred_event), None)
+    if members is None:
+        members = members_of(session, [sid])[sid]
     if preferred is None:
         preferred = session.scalar(select(Event).where(
             Event.graceid == superevent.preferred_event))
@@ -104,16 +149,19 @@ def superevent_json(session, superevent, api, labels=None):
         'created': timestamp(superevent.created),
         'submitter': superevent.submitter,
         'preferred_event': superevent.preferred_event,
-        'preferred_event_data': (event_json(session, preferred, api)
-                                 if preferred else None),
+        'preferred_event_data': (
+            event_json(session, preferred, api, preferred_labels)
+            if preferred else None),
         'em_type': superevent.em_type,
         'time_coinc_far': superevent.time_coinc_far,
         'space_coinc_far': superevent.space_coinc_far,
         't_start': superevent.t_start,
         't_0': superevent.t_0,
         't_end': superevent.t_end,
-        'gw_events': [e.graceid for e in members if not is_external(e)],
-        'em_events': [e.graceid for e in members if is_external(e)],
+        'gw_events': [g for g, group, pipeline in members
+                      if not _external_member(group, pipeline)],
+        'em_events': [g for g, group, pipeline in members
+                      if _external_member(group, pipeline)],
         'far': preferred.far if preferred else None,
         'labels': labels,
         'links': {

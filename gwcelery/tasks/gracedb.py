@@ -34,8 +34,8 @@ from requests.adapters import HTTPAdapter
 
 from .. import app
 
-__all__ = ('GraceDbError', 'client', 'concurrently', 'is_transient',
-           'retry_delay', 'retry_or_drop', 'create_event',
+__all__ = ('GraceDbError', 'client', 'concurrently', 'request_count',
+           'is_transient', 'retry_delay', 'retry_or_drop', 'create_event',
            'replace_event', 'get_event', 'get_events', 'create_superevent',
            'update_superevent', 'get_superevent', 'get_superevents',
            'add_event_to_superevent', 'remove_event_from_superevent',
@@ -84,6 +84,20 @@ class _TimeoutAdapter(HTTPAdapter):
 
 _lock = threading.Lock()
 _cache = {}
+_answered = [0]
+_answered_lock = threading.Lock()
+
+
+def _count(response, *args, **kwargs):
+    with _answered_lock:
+        _answered[0] += 1
+
+
+def request_count():
+    """How many requests this process's clients have had answered by
+    GraceDb so far (any status), for the superevent manager's statistics
+    and the benchmarks."""
+    return _answered[0]
 
 
 def _build(url, timeout):
@@ -95,6 +109,7 @@ def _build(url, timeout):
     for prefix in ('http://', 'https://'):
         retries = gracedb.get_adapter(prefix + 'x').max_retries
         gracedb.mount(prefix, _TimeoutAdapter(timeout, max_retries=retries))
+    gracedb.hooks['response'].append(_count)
     return gracedb
 
 
