@@ -45,8 +45,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # packages of the same name.
 sys.path[0] = str(ROOT)
 
+from benchmarks import superevents  # noqa: E402
 from benchmarks.common import (  # noqa: E402
-    Processes, Run, latencies, parse_args, wait_for)
+    Run, latencies, parse_args, wait_for)
 
 CONF = 'benchmarks.bayestar_conf'
 QUICK = {'events': ['bbh_hl_1'], 'repeat': 1, 'volume_dpi': 10,
@@ -56,12 +57,12 @@ SECTION = re.compile(r'finished computationally-intensive section in '
                      r'real=([0-9.]+)s, user=([0-9.]+)s, sys=([0-9.]+)s')
 
 
-class System(Processes):
-    """The processes under test."""
+class System(superevents.System):
+    """The superevent benchmark's Redis and GraceDb, with a general worker,
+    beat and the openmp worker."""
 
     def start_all(self, volume_dpi):
-        self.gracedb_over_redis(
-            CONF, GWCELERY_BENCH_VOLUME_DPI=str(volume_dpi))
+        self.start_gracedb(CONF, GWCELERY_BENCH_VOLUME_DPI=str(volume_dpi))
         from gwcelery import app
         self.worker(app, 'general', 'celery', '-c', '6')
         self.gwcelery('beat', 'beat', '-l', 'info',

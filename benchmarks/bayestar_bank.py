@@ -14,10 +14,10 @@ the 8192 Hz the tools write), localized in the same run.
 on the events of 4 solar masses or more, and TaylorF2threePointFivePN on the
 binary neutron stars, and reports whether each works.
 
-Results are printed and written to benchmarks/results/bayestar_bank.json.
+Results are printed and written to ``--output`` (the shared record of
+benchmarks/common.py); ``--quick`` localizes one HL event and no baseline.
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -25,8 +25,9 @@ from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[0] = str(ROOT)  # not benchmarks/: its gcn.py would hide pygcn
 
+from benchmarks.common import Run, parse_args  # noqa: E402
 from gwcelery.data import first2years  # noqa: E402
 
 BASELINE = ROOT / 'tests' / 'data' / 'gracedb'
@@ -85,7 +86,9 @@ def main():
     parser.add_argument('--waveform-check', action='store_true',
                         help='also try o2-uberbank and TaylorF2')
     parser.add_argument('--no-baseline', action='store_true')
-    opts = parser.parse_args()
+    opts = parse_args(parser, 'bayestar_bank',
+                      {'names': ['bbh_hl_1'], 'no_baseline': True})
+    run = Run('bayestar_bank', opts)
 
     entries = [entry for entry in first2years.events()
                if not opts.names or entry['name'] in opts.names]
@@ -117,11 +120,7 @@ def main():
         print(_row(name, detectors, result), flush=True)
         results.append({'event': name, 'detectors': detectors, **result})
 
-    out = ROOT / 'benchmarks' / 'results' / 'bayestar_bank.json'
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({'cpus': os.cpu_count(), 'results': results},
-                              indent=2) + '\n')
-    print(f'written to {out}')
+    run.write({f'{r["event"]} {r["waveform"]}': r for r in results})
 
 
 if __name__ == '__main__':

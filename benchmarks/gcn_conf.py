@@ -6,6 +6,9 @@ import os
 
 from gwcelery.conf.local import *  # noqa: F401,F403
 
+# No mock events among the measured ones.
+mock_events_enabled = False
+
 imports = ('benchmarks.gcn_handlers',)
 # Without an address (the voevent worker), a closed port rather than a
 # local deployment's feed.

@@ -5,5 +5,8 @@ import os
 
 from gwcelery.conf.local import *  # noqa: F401,F403
 
+# No mock events among the measured ones.
+mock_events_enabled = False
+
 imports = ('benchmarks.lvalert_handlers',)
 lvalert_url = os.environ['GWCELERY_BENCH_LVALERT_URL']

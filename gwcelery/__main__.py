@@ -13,11 +13,15 @@ __all__ = ('main',)
 
 def _subcommands():
     from .tools.alerts import alerts
+    from .tools.condor import condor
+    from .tools.debug import debug
     from .tools.gcn import gcn
     from .tools.local import local
     from .tools.localgracedb import localgracedb
     from .tools.lvalert import lvalert
-    return [local, gcn, localgracedb, lvalert, alerts]
+    from .tools.nagios import nagios
+    return [local, gcn, localgracedb, lvalert, condor, nagios, debug,
+            alerts]
 
 
 def main(argv=None):

@@ -10,6 +10,9 @@ from gwcelery.conf.local import *  # noqa: F401,F403
 imports = ('tests.tasks', 'tests.dispatch_handlers', 'tests.fixtures.gcn',
            'tests.lvalert_handlers')
 
+# No mock-event stream unless a test turns it on.
+mock_events_enabled = False
+
 # LVAlert tests publish on the test Redis (the embedded transport) unless
 # they name an XMPP server of their own.
 lvalert_url = os.environ.get(

@@ -145,3 +145,40 @@ def test_restarts_a_killed_program(local_env):
     second = wait_for(lambda: (beat_pid() or first) != first and beat_pid(),
                       timeout=60, what='supervisor to restart beat')
     assert alive(second)
+
+
+def test_foreground_says_where_to_look(local_env):
+    """``make run``: once supervisor reports every process running, the
+    command prints the addresses to open, the logs and the next mock event;
+    SIGTERM (as Ctrl-C's SIGINT) stops everything."""
+    env, settings = local_env
+    state = Path(env['GWCELERY_STATE_DIR'])
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'gwcelery', 'local', 'start', '--foreground'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        env=env)
+    lines = []
+    try:
+        def read_until_ready():
+            line = proc.stdout.readline()
+            assert line, 'exited early:\n' + ''.join(lines)
+            lines.append(line)
+            return line.startswith('  Mock events:')
+        wait_for(read_until_ready, timeout=180, interval=0,
+                 what='the where-to-look lines')
+        out = ''.join(lines)
+        # Printed only once supervisor said every process runs.
+        status = run(['local', 'status'], env)
+        assert status.returncode == 0, status.stdout
+        site = settings['gracedb_url'][:-len('api/')]
+        assert f'Local GraceDb: {site} ' in out
+        assert f'Flower:        http://127.0.0.1:{settings["flower_port"]}/' \
+            in out
+        assert f'Logs:          {state / "log"}' in out
+        assert 'every 120 s, the next at about ' in out
+        pids = supervisor_pids(state)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(120) == 0
+    wait_for(lambda: not any(alive(pid) for pid in pids), timeout=60,
+             what='every process to exit')

@@ -37,7 +37,7 @@ from gwcelery.util.waiting import wait_for
 from .fixtures.skymaps import (bank_event, psd_for, single_detector,
                                with_embedded_psd, with_masses)
 from .fixtures.skymaps_conf import FOLLOWUPS
-from .fixtures.superevents import coinc_xml, cwb_trigger
+from .fixtures.superevents import coinc_xml, cwb_trigger, fresh_time
 
 pytestmark = pytest.mark.slow
 
@@ -70,14 +70,14 @@ def _upload_bad(stack):
         stack.upload_psd(graceid, psd)
     # A coinc that GraceDb reads (it has the coinc tables) and ligo.skymap
     # does not (no process table, no coinc_event_map).
-    ids['refused'] = stack.upload(coinc_xml(1_300_000_000.0))
+    ids['refused'] = stack.upload(coinc_xml(fresh_time()))
     stack.upload_psd(ids['refused'], psd)
     ids['missing_psd'] = stack.upload(coinc)
     stack.upload_psd(ids['missing_psd'], psd_for(psd, {'H1'}))
     ids['single_detector'] = stack.upload(single_detector(coinc))
     stack.upload_psd(ids['single_detector'], psd)
     # A Test event on a CBC pipeline's node, from a burst trigger file.
-    ids['not_cbc'] = stack.upload(cwb_trigger(1_300_000_100.0),
+    ids['not_cbc'] = stack.upload(cwb_trigger(fresh_time()),
                                   group='Test', filename='trigger.txt')
     # No waveform has a massless component; the coinc carries its PSDs, so
     # the 'new' alert alone starts the localization.

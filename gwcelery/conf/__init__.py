@@ -368,3 +368,49 @@ raven_window_snews = (-10.0, 10.0)
 a Burst superevent, for the GW time minus the neutrino time. (A
 core-collapse supernova is no compact binary: SNEWS alerts are not
 compared with CBC superevents.)"""
+
+# -- Health check (gwcelery nagios) -----------------------------------------
+
+listener_status_ttl = 15.0
+"""Seconds that a listener's status record in Redis lives without renewal
+(:mod:`gwcelery.status`): the LVAlert and GCN listeners renew theirs while
+they are subscribed or connected, so the health check sees a dead
+listener at most this long after it died."""
+
+voevent_broadcaster_expected_subscribers = ()
+"""Subscribers that must be connected to the VOEvent broadcaster for
+``gwcelery nagios`` to say OK: addresses, networks or host names, as in
+:data:`voevent_broadcaster_whitelist`. Empty: no subscriber is required."""
+
+nagios_timeout = 5.0
+"""Seconds that ``gwcelery nagios`` waits for the workers' answers and for
+GraceDb."""
+
+# -- Mock-event stream (gwcelery.tasks.first2years) --------------------------
+
+mock_events_enabled = False
+"""Whether beat uploads mock events from the first2years bank
+(:mod:`gwcelery.tasks.first2years`). On in the ``local`` preset only:
+never point it at a GraceDb that others read."""
+
+mock_events_period = 600.0
+"""Seconds between mock events."""
+
+mock_events_pipelines = ('gstlal', 'pycbc', 'MBTAOnline')
+"""Pipelines that each upload a copy of every mock event (GraceDb pipeline
+names). Every copy is localized, so each costs a BAYESTAR run."""
+
+mock_events_seed = None
+"""``None``: take the bank's events in turn and jitter the copies at
+random. A number: a reproducible sequence of events and copies."""
+
+mock_events_advocate_delay = 300.0
+"""Seconds after a mock event's upload at which the mock advocate labels
+its superevent ``ADVOK`` or ``ADVNO``."""
+
+mock_events_advok_probability = 0.5
+"""Probability that the mock advocate says ``ADVOK`` (else ``ADVNO``)."""
+
+mock_events_grb_probability = 0.2
+"""Probability that a mock event comes with a Fermi GBM notice of a burst
+about a second after it, sent through the local GCN feed."""

@@ -30,3 +30,16 @@ other pipeline's upload is to be waited for."""
 superevent_clean_up_timeout = 60.0
 """A second preliminary notice a minute after the first, if the preferred
 event changed."""
+
+mock_events_enabled = True
+"""Mock events from the first2years bank, so that the local deployment
+produces alerts by itself (:mod:`gwcelery.tasks.first2years`)."""
+
+mock_events_period = 120.0
+"""A mock event every two minutes."""
+
+mock_events_advocate_delay = 180.0
+"""The mock advocate decides three minutes after the upload."""
+
+mock_events_grb_probability = 0.25
+"""One mock event in four comes with a gamma-ray burst."""

@@ -12,3 +12,6 @@ voevent_broadcaster_address = '0.0.0.0:5341'
 
 voevent_broadcaster_whitelist = ('capella2.gsfc.nasa.gov',)
 """GCN's VOEvent receiver."""
+
+voevent_broadcaster_expected_subscribers = voevent_broadcaster_whitelist
+"""``gwcelery nagios`` is critical while GCN is not subscribed."""

@@ -12,3 +12,4 @@ from . import bayestar  # noqa: F401
 from . import timeline, notices, orchestrator  # noqa: F401
 from . import em_bright, p_astro, skymaps  # noqa: F401
 from . import external_triggers, raven  # noqa: F401
+from . import first2years  # noqa: F401

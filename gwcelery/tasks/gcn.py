@@ -29,12 +29,17 @@ the ordinary life of a long-lived connection and pygcn reconnects by itself.
 :func:`check_echo` handles the LVC notice types (:data:`LVC_NOTICE_TYPES`):
 GCN sends our own notices back, and each is compared byte for byte with
 its VOEvent file in GraceDb (see :doc:`/alerts`).
+
+While connected, the listener records the server's address in Redis
+(:mod:`gwcelery.status`, name ``gcn``) for the health check
+(``_ConnectionRecord``).
 """
 import difflib
 import functools
 import hashlib
 import logging
 import re
+import threading
 import time
 
 import gcn as pygcn
@@ -42,7 +47,7 @@ from gcn import NoticeType
 from gcn import voeventclient
 from lxml import etree
 
-from .. import app, claims, notice_records
+from .. import app, claims, notice_records, status
 from ..eternal import EternalProcessTask
 from ..util.xml import XMLError, voevent_ivorn
 from ..vtp.framing import recv_packet
@@ -194,6 +199,54 @@ def _use_safe_reader(max_size):
         _parse_packet, max_size=max_size)
 
 
+class _ConnectionRecord(threading.Thread):
+    """Keeps the ``gcn`` status record while pygcn's socket is connected.
+
+    pygcn opens each connection with ``voeventclient._open_socket`` and
+    closes the socket when the connection ends; :meth:`install` wraps the
+    former to note the socket, and this thread, every quarter of the record's
+    time to live, renews the record while that socket is open and deletes
+    it once it is closed. The thread dies with the listener's process, and
+    the record expires after it.
+    """
+
+    def __init__(self, conf):
+        super().__init__(name='gcn-status', daemon=True)
+        self.recorder = status.Recorder('gcn', conf)
+        self.sock = None
+        self.server = None
+        self.since = None
+
+    def install(self):
+        open_socket = voeventclient._open_socket
+
+        def tracked(*args, **kwargs):
+            sock = open_socket(*args, **kwargs)
+            try:
+                host, port = sock.getpeername()[:2]
+            except OSError:
+                return sock
+            self.sock, self.server, self.since = sock, f'{host}:{port}', \
+                time.time()
+            self.refresh()
+            return sock
+
+        voeventclient._open_socket = tracked
+        self.start()
+
+    def refresh(self):
+        sock = self.sock
+        if sock is not None and sock.fileno() >= 0:
+            self.recorder.update(server=self.server, since=self.since)
+        else:
+            self.recorder.clear()
+
+    def run(self):
+        while True:
+            time.sleep(self.recorder.ttl / 4)
+            self.refresh()
+
+
 def _dispatch(payload, root):
     """pygcn's handler: dispatch, retrying while the broker is unreachable.
 
@@ -242,6 +295,7 @@ def listen(self):
     conf = app.conf
     addresses = _addresses(conf.gcn_remote_address)
     _use_safe_reader(conf.vtp_max_packet_size)
+    _ConnectionRecord(conf).install()
     log.info('Listening for GCN notices from %s',
              ', '.join(f'{host}:{port}' for host, port in addresses))
     pygcn.listen(

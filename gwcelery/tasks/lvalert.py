@@ -27,14 +27,15 @@ None of these raises.
 connected to :data:`~gwcelery.conf.lvalert_url` over the transport its
 scheme names (see :mod:`gwcelery.lvalert.transport`). It subscribes to
 exactly the nodes that handlers are registered for and hands every item
-received to the registry.
+received to the registry. While subscribed, it records the nodes in Redis
+(:mod:`gwcelery.status`, name ``lvalert``) for the health check.
 """
 import logging
 import time
 
 from celery.utils.log import get_task_logger
 
-from .. import app
+from .. import app, status
 from ..eternal import EternalTask
 from ..lvalert import alerts, transport
 from .core import DispatchHandler, Drop
@@ -111,7 +112,19 @@ def listen(self):
         return
     log.info('LVAlert listener on %s (%s transport) for nodes: %s',
              lvalert.server.redacted, lvalert.name, ', '.join(nodes) or 'none')
+    recorder = status.Recorder('lvalert', app.conf)
+
+    def should_stop():
+        # Polled at least every second: keep the health record current.
+        if lvalert.ready.is_set():
+            recorder.update(nodes=nodes, server=lvalert.server.redacted,
+                            transport=lvalert.name)
+        else:
+            recorder.clear()
+        return self.is_aborted()
+
     try:
-        lvalert.listen(nodes, _receive, self.is_aborted)
+        lvalert.listen(nodes, _receive, should_stop)
     finally:
+        recorder.close()
         lvalert.close()

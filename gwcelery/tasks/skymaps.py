@@ -111,11 +111,13 @@ def _product(**options):
     documentation)."""
     def decorate(make):
         def task(self, filecontents, filename, graceid, tags=TAGS):
+            # On a worker, replace() raises; in eager mode (gwcelery debug)
+            # it runs the new signature and returns its result.
             if filecontents is None:
-                raise self.replace(gracedb.download.si(filename, graceid)
-                                   | self.s(filename, graceid, tags))
+                return self.replace(gracedb.download.si(filename, graceid)
+                                    | self.s(filename, graceid, tags))
             content, name, message = make(filecontents, filename, graceid)
-            raise self.replace(gracedb.upload.si(
+            return self.replace(gracedb.upload.si(
                 content, name, graceid, message, list(tags)))
         task.__name__ = task.__qualname__ = make.__name__
         task.__doc__ = make.__doc__.rstrip() + _PARAMETERS

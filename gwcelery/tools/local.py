@@ -1,5 +1,8 @@
 """``gwcelery local``: start, stop and inspect the local deployment."""
+import datetime
+import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -23,6 +26,84 @@ def _running(folder):
     except (OSError, ValueError):
         return False
     return True
+
+
+def _all_running(folder):
+    result = _supervisor('supervisorctl', folder, 'status',
+                         capture_output=True, text=True)
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    return result.returncode == 0 and bool(lines) and all(
+        ' RUNNING ' in f'{line} ' for line in lines)
+
+
+def _next_mock_event(conf):
+    """When the next mock event is due (a Unix time), or ``None`` if the
+    stream is off: a period after the last one, or after now if there was
+    none lately (beat starts its interval when it starts)."""
+    if not conf.mock_events_enabled:
+        return None
+    import redis
+    from ..tasks.first2years import LAST_KEY
+    now = datetime.datetime.now().timestamp()
+    period = float(conf.mock_events_period)
+    try:
+        client = redis.Redis.from_url(conf.broker_url, socket_timeout=2)
+        try:
+            last = json.loads(client.get(LAST_KEY) or 'null')
+        finally:
+            client.close()
+    except (redis.RedisError, ValueError):
+        last = None
+    if last and now < last['time'] + period:
+        return last['time'] + period
+    return now + period
+
+
+def where_to_look(conf, folder):
+    """The lines that ``gwcelery local start --foreground`` prints once
+    every process runs: the local GraceDb's pages, Flower, the logs and
+    the next mock event."""
+    gracedb = str(conf.gracedb_url)
+    site = gracedb[:-len('api/')] if gracedb.endswith('/api/') else gracedb
+    lines = ['Everything is running.',
+             f'  Local GraceDb: {site} (superevents, events, sky maps)',
+             f'  Flower:        http://{conf.flower_address}:'
+             f'{conf.flower_port}/',
+             f'  Logs:          {folder / "log"}']
+    due = _next_mock_event(conf)
+    if due is not None:
+        when = datetime.datetime.fromtimestamp(due).strftime('%H:%M:%S')
+        lines.append(f'  Mock events:   every {conf.mock_events_period:g} s, '
+                     f'the next at about {when}')
+    return lines
+
+
+def _foreground(conf, folder, timeout=300):
+    """Run supervisord in the foreground; say where to look once every
+    process runs; return its exit status."""
+    # Its own session: signals reach it once, through us.
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'supervisor.supervisord', '-n',
+         '-c', str(folder / 'supervisord.conf')], start_new_session=True)
+
+    def forward(signum, frame):
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    try:
+        wait_for(lambda: proc.poll() is not None or (
+            (folder / 'supervisor.sock').exists() and _all_running(folder)),
+            timeout=timeout, interval=1.0, what='every process to run')
+    except TimeoutError:
+        click.echo(f'Not every process runs after {timeout} s; see '
+                   '"gwcelery local status" and the logs in '
+                   f'{folder / "log"}.')
+    else:
+        if proc.poll() is None:
+            click.echo('\n'.join(where_to_look(conf, folder)))
+    return proc.wait()
 
 
 @click.group('local')
@@ -62,9 +143,7 @@ def start(ctx, foreground):
     click.echo(f'  Flower:    http://{conf.flower_address}:{conf.flower_port}/')
     if foreground:
         click.echo('Press Ctrl-C to stop.')
-        os.execv(sys.executable, [
-            sys.executable, '-m', 'supervisor.supervisord',
-            '-n', '-c', str(config)])
+        ctx.exit(_foreground(conf, folder))
     _supervisor('supervisord', folder, check=True)
     # Wait for supervisor's socket so that status works right away.
     try:

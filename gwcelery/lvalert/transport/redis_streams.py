@@ -200,6 +200,7 @@ class RedisTransport(Transport):
                         count=self.batch, block=self.block_ms)
                     self._deliver(response, callback)
             except (ConnectionError, TimeoutError) as e:
+                self.ready.clear()
                 log.warning('LVAlert Redis at %s unreachable (%s); retrying '
                             'in %.1f s', self.server.redacted, e, backoff)
             except ResponseError as e:

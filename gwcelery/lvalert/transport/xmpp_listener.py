@@ -60,6 +60,8 @@ class _ListenerClient(BackoffMixin, LVAlertClient):
         self.disconnect()
 
     def _on_disconnected(self, reason):
+        # Not subscribed until the next session is set up.
+        self.listener.transport.ready.clear()
         if self.stopping:
             return
         delay = min(self.max_backoff, 0.5 * 2 ** min(self.failures, 10))
