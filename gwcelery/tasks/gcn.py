@@ -383,8 +383,13 @@ def check_echo(self, payload):
     payload : bytes
         The notice's raw XML.
     """
-    root = parse_packet(payload, app.conf.vtp_max_packet_size)
-    target = _echo_target(root)
+    try:
+        root = parse_packet(payload, app.conf.vtp_max_packet_size)
+        target = _echo_target(root)
+    except XMLError as e:
+        log.error('Cannot check an LVC notice of %d bytes: %s', len(payload),
+                  e)
+        return
     if target is None:
         log.info('LVC notice %s is not about a superevent: no echo check',
                  root.get('ivorn'))
