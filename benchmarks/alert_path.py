@@ -40,9 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # packages of the same name.
 sys.path[0] = str(ROOT)
 
-from benchmarks import superevents  # noqa: E402
 from benchmarks.common import (  # noqa: E402
-    Run, free_port, latencies, parse_args, wait_for)
+    Processes, Run, free_port, latencies, parse_args, wait_for)
 
 CONF = 'benchmarks.alert_path_conf'
 QUICK = {'events': ['bbh_hl_1']}
@@ -90,15 +89,14 @@ TIMER_PATH = [
 KIND = 'preliminary-1'
 
 
-class System(superevents.System):
-    """The superevent benchmark's Redis and GraceDb, with every worker, the
-    feed and a pygcn subscriber."""
+class System(Processes):
+    """The processes under test."""
 
     def start_all(self):
         voevent = f'127.0.0.1:{free_port()}'
         feed = f'127.0.0.1:{free_port()}'
-        self.start_gracedb(CONF, GWCELERY_BENCH_VOEVENT_ADDRESS=voevent,
-                           GWCELERY_BENCH_FEED_ADDRESS=feed)
+        self.gracedb_over_redis(CONF, GWCELERY_BENCH_VOEVENT_ADDRESS=voevent,
+                                GWCELERY_BENCH_FEED_ADDRESS=feed)
         from gwcelery import app
         self.gwcelery('feed', 'gcn', 'feed', '--address', feed)
         self.worker(app, 'general', 'celery', '-c', '6')

@@ -214,6 +214,35 @@ class Processes:
                  timeout=20, what='redis-server')
         return f'redis://127.0.0.1:{port}/0'
 
+    def gracedb_over_redis(self, config_module, **env):
+        """Start a private redis-server and the local GraceDb publishing
+        LVAlerts on it (the embedded transport), and point this process
+        and every later child at them: ``CELERY_CONFIG_MODULE`` is
+        ``config_module``, which reads the GraceDb and LVAlert URLs from
+        ``GWCELERY_BENCH_GRACEDB_URL`` and ``GWCELERY_BENCH_LVALERT_URL``;
+        ``env`` adds variables. Sets :attr:`redis_url`, :attr:`gracedb_url`
+        and :attr:`client` (a :class:`redis.Redis`)."""
+        import redis
+        # The environment first: this process and every child read their
+        # configuration from it when gwcelery is first imported.
+        self.redis_url = self.redis()
+        port = free_port()
+        self.gracedb_url = f'http://127.0.0.1:{port}/api/'
+        os.environ.update({
+            'CELERY_CONFIG_MODULE': config_module,
+            'CELERY_BROKER_URL': self.redis_url,
+            'CELERY_RESULT_BACKEND': self.redis_url,
+            'GWCELERY_BENCH_GRACEDB_URL': self.gracedb_url,
+            'GWCELERY_BENCH_LVALERT_URL': self.redis_url,
+            'PYTHONPATH': str(ROOT), **env})
+        self.client = redis.Redis.from_url(self.redis_url)
+        self.gwcelery('gracedb', 'localgracedb', '--port', str(port),
+                      '--database',
+                      f'sqlite:///{self.folder / "gracedb.sqlite"}',
+                      '--lvalert-url', self.redis_url)
+        wait_for(lambda: self.alive('gracedb') or answers(self.gracedb_url),
+                 timeout=30, what='the local GraceDb')
+
     def wait_listening(self, nodes, timeout=90):
         """Wait until the LVAlert listener of the embedded transport (on
         the Redis of :attr:`client`) has subscribed to every node."""

@@ -26,7 +26,6 @@ written as JSON (``--output``).
 """
 import argparse
 import datetime
-import os
 import random
 import re
 import sys
@@ -41,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from benchmarks.common import (  # noqa: E402
-    Processes, Run, answers, free_port, latencies, parse_args, wait_for)
+    Processes, Run, latencies, parse_args, wait_for)
 
 CONF = 'benchmarks.superevents_conf'
 QUICK = {'burst': 8, 'burst_window': 0.5, 'rate': 8.0, 'duration': 1.0}
@@ -57,26 +56,7 @@ class System(Processes):
     def start_gracedb(self, conf=CONF, **env):
         """Redis and the local GraceDb, for workers of the configuration
         module ``conf`` (with more environment variables ``env``)."""
-        # The environment first: this process and every child read their
-        # configuration from it when gwcelery is first imported.
-        self.redis_url = self.redis()
-        port = free_port()
-        self.gracedb_url = f'http://127.0.0.1:{port}/api/'
-        os.environ.update({
-            'CELERY_CONFIG_MODULE': conf,
-            'CELERY_BROKER_URL': self.redis_url,
-            'CELERY_RESULT_BACKEND': self.redis_url,
-            'GWCELERY_BENCH_GRACEDB_URL': self.gracedb_url,
-            'GWCELERY_BENCH_LVALERT_URL': self.redis_url,
-            'PYTHONPATH': str(ROOT), **env})
-        import redis
-        self.client = redis.Redis.from_url(self.redis_url)
-        self.gwcelery('gracedb', 'localgracedb', '--port', str(port),
-                      '--database',
-                      f'sqlite:///{self.folder / "gracedb.sqlite"}',
-                      '--lvalert-url', self.redis_url)
-        wait_for(lambda: self.alive('gracedb') or answers(self.gracedb_url),
-                 timeout=30, what='the local GraceDb')
+        self.gracedb_over_redis(conf, **env)
 
     def start_all(self):
         self.start_gracedb()

@@ -20,8 +20,7 @@ def _subcommands():
     from .tools.localgracedb import localgracedb
     from .tools.lvalert import lvalert
     from .tools.nagios import nagios
-    return [local, gcn, localgracedb, lvalert, condor, nagios, debug,
-            alerts]
+    return [local, gcn, localgracedb, lvalert, alerts, condor, nagios, debug]
 
 
 def main(argv=None):

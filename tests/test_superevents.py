@@ -244,10 +244,15 @@ def test_the_same_alert_twice_changes_nothing(superevent_stack):
              what='the repeated alerts to be handled')
     superevent_stack.wait_idle()
     (after,) = superevent_stack.superevents(t)
-    assert after == before
+    # What the manager owns; the embedded preferred event's labels may
+    # change meanwhile (its classification runs beside the manager).
+    managed = ('superevent_id', 'category', 't_start', 't_0', 't_end',
+               'preferred_event', 'gw_events', 'labels')
+    assert {k: after[k] for k in managed} == {k: before[k] for k in managed}
     assert superevent_stack.client.logs(
         after['superevent_id']).json()['log'] == log_before
-    assert superevent_stack.superevents(t, window=500) == [after]
+    assert [e['superevent_id'] for e in superevent_stack.superevents(
+        t, window=500)] == [after['superevent_id']]
 
 
 def test_bad_alerts_are_logged_and_survived(superevent_stack):

@@ -19,18 +19,6 @@ gcn_remote_address = ('127.0.0.1:8099',)
 gcn_max_reconnect_timeout = 8
 """The local feed restarts in seconds; there is no server to spare."""
 
-gcn_feed_upstream_address = voevent_broadcaster_address  # noqa: F405
-"""The feed subscribes to our own broadcaster, as GCN does, and serves our
-notices back to the listener: the whole round trip on one machine."""
-
-orchestrator_timeout = 2.0
-"""Short, since a local upload is the only one of its candidate and no
-other pipeline's upload is to be waited for."""
-
-superevent_clean_up_timeout = 60.0
-"""A second preliminary notice a minute after the first, if the preferred
-event changed."""
-
 mock_events_enabled = True
 """Mock events from the first2years bank, so that the local deployment
 produces alerts by itself (:mod:`gwcelery.tasks.first2years`)."""
@@ -43,3 +31,19 @@ mock_events_advocate_delay = 180.0
 
 mock_events_grb_probability = 0.25
 """One mock event in four comes with a gamma-ray burst."""
+
+gcn_feed_upstream_address = voevent_broadcaster_address  # noqa: F405
+"""The feed subscribes to our own broadcaster, as GCN does, and serves our
+notices back to the listener: the whole round trip on one machine."""
+
+orchestrator_timeout = 2.0
+"""Short, since a local upload is the only one of its candidate and no
+other pipeline's upload is to be waited for."""
+
+superevent_clean_up_timeout = 60.0
+"""A second preliminary notice a minute after the first, if the preferred
+event changed."""
+
+voevent_broadcaster_expected_subscribers = ('127.0.0.1',)
+"""The local GCN feed subscribes to the broadcaster from this machine; the
+health check reports its absence."""
