@@ -7,6 +7,9 @@ import os
 from gwcelery.conf.local import *  # noqa: F401,F403
 from tests.fixtures.holding import Hold
 
+# No mock events among the measured ones.
+mock_events_enabled = False
+
 gracedb_url = os.environ['GWCELERY_BENCH_GRACEDB_URL']
 lvalert_url = os.environ['GWCELERY_BENCH_LVALERT_URL']
 voevent_broadcaster_address = os.environ['GWCELERY_BENCH_VOEVENT_ADDRESS']

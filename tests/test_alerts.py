@@ -10,14 +10,16 @@ starts every candidate at once, so that they run side by side:
 * synthetic events (coinc.xml without PSD) to which the tests give the
   committed sky map themselves: the ADVOK/PE_READY/by hand/ADVNO sequence,
   a second preliminary notice, MDC and Test superevents, the two bank
-  events whose FAR is above the public-alert threshold, and two
-  candidates whose notice worker is SIGKILLed in the middle of the chain
-  (one just after GraceDb created its VOEvent and before the worker heard
-  of it, one while it downloaded it).
+  events whose FAR is above the public-alert threshold, two candidates
+  whose notice worker is SIGKILLed in the middle of the chain (one just
+  after GraceDb created its VOEvent and before the worker heard of it, one
+  while it downloaded it), and one whose first GraceDb requests fail.
 
 The tests then read what the pipeline did: what pygcn received, GraceDb's
-VOEvents, labels and logs, the timeline.
+VOEvents, labels and logs, the timeline. Log lines are looked for from
+``"] S…:"``, since ``"S240518a:"`` is also in ``"MS240518a:"``.
 """
+import re
 import subprocess
 import sys
 import threading
@@ -111,6 +113,12 @@ def scenario(alert_stack):
              what='the notice worker to reach both held requests')
     stack.kill(stack.notices_workers[0])
     stack.start_notices_worker(wait=False)
+
+    # GraceDb fails the notice worker's first requests about a superevent.
+    graceid, r.outage = _synthetic(stack, skymap=False)
+    stack.proxy.fail(4, 503, match=lambda method, path:
+                     f'/superevents/{r.outage}/' in path)
+    stack.give_skymap(graceid, SKYMAP)
 
     # Two 'new' alerts at once, besides GraceDb's own.
     graceid = stack.upload_synthetic(fresh_time())
@@ -356,7 +364,7 @@ def test_redelivered_alerts_send_nothing_more(alert_stack, scenario):
     wait_for(lambda: len(stack.received(sid)) == 5, timeout=120,
              what='the advocate sequence to finish')
     superevent = stack.client.superevent(sid).json()
-    before = stack.log('general').count(f'{sid}: initial notice already')
+    before = stack.log('general').count(f'] {sid}: initial notice already')
     with transport.from_url(stack.redis_url) as publisher:
         for _ in range(2):
             publisher.publish('superevent', {
@@ -366,9 +374,9 @@ def test_redelivered_alerts_send_nothing_more(alert_stack, scenario):
                 'uid': sid, 'alert_type': 'label_added',
                 'data': {'name': 'ADVOK'}, 'object': superevent})
     wait_for(lambda: stack.log('general').count(
-        f'{sid}: initial notice already') >= before + 2
+        f'] {sid}: initial notice already') >= before + 2
         and stack.log('general').count(
-            f'{sid}: preliminary-timer already') >= 2,
+            f'] {sid}: preliminary-timer already') >= 2,
         timeout=30, what='the repeated alerts to be handled')
     assert len(stack.received(sid)) == 5
     assert len(stack.voevents(sid)) == 5
@@ -380,7 +388,7 @@ def test_two_new_alerts_at_once_send_one_notice(alert_stack, scenario):
     stack, sid = alert_stack, scenario.race
     _only_notice(stack, sid)
     assert len(stack.voevents(sid)) == 1
-    assert stack.log('general').count(f'{sid}: preliminary notice in') == 1
+    assert stack.log('general').count(f'] {sid}: preliminary notice in') == 1
 
 
 @pytest.mark.parametrize('role', ['adopt', 'resume'])
@@ -392,9 +400,19 @@ def test_killed_notice_worker_sends_once(alert_stack, scenario, role):
     assert len(stack.voevents(sid)) == 1
     # The task of the killed worker came back and finished in another.
     log = stack.log('notices1')
-    assert f'{sid}: sending' in log
+    assert f'] {sid}: sending' in log
     if role == 'adopt':
-        assert f'{sid}: preliminary-1 adopts VOEvent' in log
+        assert f'] {sid}: preliminary-1 adopts VOEvent' in log
+
+
+def test_notice_outlives_gracedb_failures(alert_stack, scenario):
+    stack, sid = alert_stack, scenario.outage
+    _only_notice(stack, sid)
+    assert stack.proxy.failed == 4
+    assert len(stack.voevents(sid)) == 1
+    assert re.search(r"gwcelery\.tasks\.notices\.\w+ failed \(GraceDbError: "
+                     r"\(503, 'injected failure'.*\)\); retry 4 of unlimited",
+                     stack.log('notices'))
 
 
 def test_voevent_sent_once_per_ivorn(alert_stack):
@@ -462,7 +480,7 @@ def test_no_second_preliminary_when_the_preferred_event_stays(alert_stack,
                                                               scenario):
     stack, sid = alert_stack, scenario.mdc
     _only_notice(stack, sid)
-    wait_for(lambda: f'{sid}: the preferred event is still' in
+    wait_for(lambda: f'] {sid}: the preferred event is still' in
              stack.log('notices'), timeout=60,
              what='the clean-up look at the superevent')
     assert len(stack.received(sid)) == 1

@@ -26,7 +26,13 @@ connection) as an error with a traceback; in the listener's log these are
 one-line warnings (see ``_NetworkErrorsAsWarnings``), since they are
 the ordinary life of a long-lived connection and pygcn reconnects by itself.
 
-from .. import app, claims, notice_records, status
+:func:`check_echo` handles the LVC notice types (:data:`LVC_NOTICE_TYPES`):
+GCN sends our own notices back, and each is compared byte for byte with
+its VOEvent file in GraceDb (see :doc:`/alerts`).
+
+While connected, the listener records the server's address in Redis
+(:mod:`gwcelery.status`, name ``gcn``) for the health check
+(``_ConnectionRecord``).
 """
 import difflib
 import functools
@@ -377,8 +383,13 @@ def check_echo(self, payload):
     payload : bytes
         The notice's raw XML.
     """
-    root = parse_packet(payload, app.conf.vtp_max_packet_size)
-    target = _echo_target(root)
+    try:
+        root = parse_packet(payload, app.conf.vtp_max_packet_size)
+        target = _echo_target(root)
+    except XMLError as e:
+        log.error('Cannot check an LVC notice of %d bytes: %s', len(payload),
+                  e)
+        return
     if target is None:
         log.info('LVC notice %s is not about a superevent: no echo check',
                  root.get('ivorn'))

@@ -249,6 +249,17 @@ class GraceDbTask(app.Task):
     acks_late = True
     reject_on_worker_lost = True
 
+    #: Retry transient failures for as long as they last, rather than
+    #: :data:`~gwcelery.conf.gracedb_max_retries` times: for tasks whose
+    #: work must not be lost while GraceDb is away (the notices').
+    retry_forever = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.retry_forever:
+            # What retry(max_retries=None) falls back on: no limit.
+            cls.max_retries = None
+
     def backoff(self, retries):
         """Seconds before retry number ``retries + 1``: :func:`retry_delay`."""
         return retry_delay(retries)
@@ -259,18 +270,19 @@ class GraceDbTask(app.Task):
         except Exception as error:
             request = self.request
             retries = request.retries or 0
+            limit = None if self.retry_forever else \
+                app.conf.gracedb_max_retries
             # Called as a function (not through a worker), the caller
             # decides what to do: it gets the error at once.
             if (is_transient(error) and not request.called_directly
                     and not request.is_eager
-                    and retries < app.conf.gracedb_max_retries):
+                    and (limit is None or retries < limit)):
                 countdown = self.backoff(retries)
-                log.warning('%s failed (%s: %s); retry %d of %d in %.1f s',
+                log.warning('%s failed (%s: %s); retry %d of %s in %.1f s',
                             self.name, type(error).__name__, error,
-                            retries + 1, app.conf.gracedb_max_retries,
-                            countdown)
+                            retries + 1, limit or 'unlimited', countdown)
                 raise self.retry(exc=error, countdown=countdown,
-                                 max_retries=app.conf.gracedb_max_retries)
+                                 max_retries=limit)
             if isinstance(error, requests.HTTPError) and _status(error):
                 raise GraceDbError(_status(error), _reason(error),
                                    error.response.url) from None

@@ -38,7 +38,8 @@ from ..superevent_rules import Rules
 from . import em_bright, gracedb, p_astro, voevent
 from .timeline import note
 
-__all__ = ('PRELIMINARY_LABELS', 'PRODUCTS', 'TAGS', 'request', 'try_send',
+__all__ = ('PRELIMINARY_LABELS', 'PRODUCTS', 'TAGS', 'NoticeTask', 'request',
+           'try_send',
            'send_notice', 'create_voevent_once', 'record_sent',
            'start_preliminary', 'try_notice', 'maybe_update',
            'update_kind', 'send_update', 'latest_skymap')
@@ -67,6 +68,18 @@ PE_READY = 'PE_READY'
 
 #: Seconds the lock on creating a superevent's VOEvents is held at most.
 _CREATE_LEASE = 60.0
+
+
+class NoticeTask(gracedb.GraceDbTask):
+    """Base class of the notice tasks: acknowledged late, and retried for
+    as long as GraceDb fails for a transient reason, so that no notice is
+    lost while GraceDb is away."""
+
+    retry_forever = True
+
+
+def _task(**options):
+    return app.task(base=NoticeTask, shared=False, **options)
 
 
 def _rules():
@@ -156,15 +169,13 @@ def try_send(superevent_id, kind, event=None):
     return True
 
 
-@app.task(shared=False, acks_late=True, reject_on_worker_lost=True,
-          ignore_result=True)
+@_task(ignore_result=True)
 def try_notice(superevent_id, kind):
     """:func:`try_send`, at a notice's deadline."""
     try_send(superevent_id, kind)
 
 
-@app.task(shared=False, acks_late=True, reject_on_worker_lost=True,
-          ignore_result=True)
+@_task(ignore_result=True)
 def start_preliminary(superevent_id, n):
     """Take the superevent's preferred event for its ``n``-th preliminary
     notice (the second only if the preferred event changed since the
@@ -483,8 +494,7 @@ def _prepare(task, superevent_id, kind):
     return created['ivorn']
 
 
-@app.task(bind=True, shared=False, acks_late=True, reject_on_worker_lost=True,
-          ignore_result=True)
+@_task(bind=True, ignore_result=True)
 def send_notice(self, superevent_id, kind):
     """Make a notice and send it, once, or record why not (see the
     module's documentation)."""
@@ -504,14 +514,10 @@ def send_notice(self, superevent_id, kind):
             _after(superevent_id, kind)
             claims.finish(superevent_id, kind, 'skipped')
     except Exception as exc:
-        if (gracedb.is_transient(exc)
-                and self.request.retries < app.conf.gracedb_max_retries):
-            # Keep the claim: the retry has this task's id.
-            delay = gracedb.retry_delay(self.request.retries)
-            log.warning('%s: GraceDb failed while preparing the %s notice '
-                        '(%s); trying again in %.1f s', superevent_id, kind,
-                        exc, delay)
-            raise self.retry(exc=exc, countdown=delay)
+        if gracedb.is_transient(exc):
+            # The task is retried (NoticeTask), with its id: it keeps the
+            # claim.
+            raise
         claims.release(superevent_id, kind, owner)
         log.exception('%s: the %s notice could not be sent', superevent_id,
                       kind)
@@ -529,7 +535,7 @@ def _after(superevent_id, kind):
             countdown=app.conf.superevent_clean_up_timeout)
 
 
-@app.task(base=gracedb.GraceDbTask, shared=False, ignore_result=True)
+@_task(ignore_result=True)
 def record_sent(result, superevent_id, kind):
     """Record a notice that :func:`gwcelery.tasks.voevent.send` sent: for a
     preliminary notice, :data:`PRELIMINARY_LABELS` on the superevent; a log

@@ -401,15 +401,25 @@ def handle_superevent(self, alert):
               and notices.PE_READY in (superevent.get('labels') or ())):
             notices.maybe_update(superevent_id, superevent)
     except Exception as exc:
-        if gracedb.is_transient(exc):
-            _retry_later(self, exc, f'handling {alert_type} of '
+        _retry_transient(self, exc, f'handling {alert_type} of '
                                     f'{superevent_id}')
         raise
 
 
-@lvalert.handler(*superevents.NODES, shared=False, acks_late=True,
-                 reject_on_worker_lost=True)
-def handle_event_products(alert):
+def _retry_transient(task, exc, what):
+    """Retry ``task`` after a transient GraceDb failure, with back-off and
+    without limit: a notice that a handler was asked for must not be lost
+    while GraceDb is away."""
+    if gracedb.is_transient(exc):
+        delay = gracedb.retry_delay(task.request.retries)
+        log.warning('GraceDb failed while %s (%s: %s); trying again in '
+                    '%.1f s', what, type(exc).__name__, exc, delay)
+        raise task.retry(exc=exc, countdown=delay, max_retries=None)
+
+
+@lvalert.handler(*superevents.NODES, bind=True, shared=False, acks_late=True,
+                 reject_on_worker_lost=True, max_retries=None)
+def handle_event_products(self, alert):
     """Try the notices waiting for an event's products when one of its
     completeness labels (:data:`~gwcelery.conf.superevent_complete_labels`)
     is applied.
@@ -425,4 +435,9 @@ def handle_event_products(alert):
         return
     graceid, _, _, event = fields
     for superevent_id, kind in notice_records.waiting(graceid):
-        notices.try_send(superevent_id, kind, event)
+        try:
+            notices.try_send(superevent_id, kind, event)
+        except Exception as exc:
+            _retry_transient(self, exc, f'trying the {kind} notice of '
+                                        f'{superevent_id}')
+            raise
