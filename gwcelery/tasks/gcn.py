@@ -26,7 +26,13 @@ connection) as an error with a traceback; in the listener's log these are
 one-line warnings (see ``_NetworkErrorsAsWarnings``), since they are
 the ordinary life of a long-lived connection and pygcn reconnects by itself.
 
-from .. import app, claims, notice_records, status
+While connected, the listener records the server's address in Redis
+(:mod:`gwcelery.status`, name ``gcn``) for the health check
+(``_ConnectionRecord``).
+
+:func:`check_echo` handles the LVC notice types (:data:`LVC_NOTICE_TYPES`):
+GCN sends our own notices back, and each is compared byte for byte with
+its VOEvent file in GraceDb (see :doc:`/alerts`).
 """
 import difflib
 import functools
