@@ -439,27 +439,40 @@ class IntakeTask(app.Task):
     """Base class of :func:`handle`: sending the task appends its alert to
     the intake first, and sends the Celery message only if no pass is
     already on its way to take the alert (then the returned result is
-    never fulfilled; handlers' results are not kept anyway)."""
+    never fulfilled; handlers' results are not kept anyway).
 
-    def apply_async(self, args=None, kwargs=None, task_id=None, **options):
-        if options.get('retries'):
-            # A retry of a pass: its alert is in the intake already.
-            return super().apply_async(args, kwargs, task_id=task_id,
-                                       **options)
+    Running it in place (:meth:`apply`, which is what eager mode and an
+    eager group call) appends the alert too, then runs the pass at once.
+    """
+
+    def _take(self, args, kwargs):
+        """Append the sent alert to the intake; whether a kick must go."""
         alert = args[0] if args else (kwargs or {}).get('alert')
         if (isinstance(alert, dict) and alert.get('alert_type') == 'new'
                 and isinstance(alert.get('uid'), str)):
             # Where the latency timeline of an event's alerts starts.
             timeline.record_event_alert(alert)
-        source = intake()
-        if not source.push(alert):
+        return intake().push(alert)
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, **options):
+        if options.get('retries') or self.app.conf.task_always_eager:
+            # A retry of a pass (its alert is in the intake already), or
+            # eager mode, where apply_async runs apply, which appends.
+            return super().apply_async(args, kwargs, task_id=task_id,
+                                       **options)
+        if not self._take(args, kwargs):
             return self.AsyncResult(task_id or uuid())
         try:
             return super().apply_async(args, kwargs, task_id=task_id,
                                        **options)
         except BaseException:
-            source.forget_kick()
+            intake().forget_kick()
             raise
+
+    def apply(self, args=None, kwargs=None, *more, retries=None, **options):
+        if not retries:
+            self._take(args, kwargs)
+        return super().apply(args, kwargs, *more, retries=retries, **options)
 
 
 def _what(alert):
