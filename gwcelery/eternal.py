@@ -71,17 +71,67 @@ class _AbortEternalTasks(bootsteps.StartStopStep):
     It stops before the pool, so the pool's wait for running tasks ends once
     the eternal tasks notice the abort. Unlike celery-eternal's own step it
     leaves ordinary tasks alone.
+
+    The request to stop goes through the result backend (Redis). A worker
+    often shuts down *because* Redis went away (Celery gives up on a
+    consumer that lost its broker in the middle of some operations, with
+    "Unrecoverable error"), and an eternal task never ends by itself: if the
+    request could not be made, the pool would wait for it forever and the
+    worker would never exit, so that no supervisor would restart it. So the
+    request is tried again for :data:`~gwcelery.conf.eternal_lock_ttl`
+    seconds (Redis that restarts is back within them), and the pool
+    process of a task that still could not be asked is killed (SIGKILL:
+    a pool process that supervises a child, as
+    :class:`EternalProcessTask` does, outlives SIGTERM; the child dies with
+    it).
     """
 
     requires = {'celery.worker.components:Pool'}
 
+    #: Seconds between two attempts to ask a task to stop.
+    RETRY_INTERVAL = 0.5
+
     def stop(self, worker):
+        deadline = time.monotonic() + float(worker.app.conf.eternal_lock_ttl)
         for request in list(worker.state.active_requests):
             if isinstance(request.task, EternalTask):
                 log.info('Asking eternal task %s[%s] to stop',
                          request.task.name, request.task_id)
+                self._abort(worker, request, deadline)
+
+    def _abort(self, worker, request, deadline):
+        warned = False
+        while True:
+            try:
                 AbortableAsyncResult(
                     request.task_id, app=worker.app).abort()
+                return
+            except Exception as e:  # the backend's errors are its own
+                if time.monotonic() >= deadline:
+                    log.error('Could not ask eternal task %s[%s] to stop '
+                              '(%s: %s); killing its pool process', request.task.name,
+                              request.task_id, type(e).__name__, e)
+                    self._terminate(worker, request)
+                    return
+                if not warned:
+                    log.warning('Could not ask eternal task %s[%s] to stop '
+                                '(%s: %s); trying again', request.task.name,
+                                request.task_id, type(e).__name__, e)
+                    warned = True
+                time.sleep(self.RETRY_INTERVAL)
+
+    @staticmethod
+    def _terminate(worker, request):
+        pid = request.worker_pid
+        if pid is None or worker.pool is None:
+            return
+        try:
+            # Not request.terminate(): it also records the revocation in
+            # the result backend, which is what cannot be reached.
+            worker.pool.terminate_job(pid, signal.SIGKILL)
+        except (OSError, AttributeError) as e:
+            log.error('Could not terminate eternal task %s[%s]: %s',
+                      request.task.name, request.task_id, e)
 
 
 class _LockKeeper(threading.Thread):

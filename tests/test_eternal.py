@@ -4,14 +4,18 @@ The test-only task :func:`tests.tasks.heartbeat` records, every 50 ms, when
 each copy of it runs. Two workers and beat run it; the tests kill or stop the
 worker holding it and check that the other takes over in time and that the
 copies' lifetimes never overlap.
+
+:func:`tests.patient_tasks.patient_heartbeat`, which never stops for a Redis
+error, checks that a worker whose Redis is gone still shuts down.
 """
 import json
 import signal
+import subprocess
 import time
 
 import pytest
 
-from gwcelery.util.waiting import wait_for
+from gwcelery.util.waiting import free_port, listening, wait_for
 
 from tests.tasks import RUNS_KEY
 
@@ -91,3 +95,93 @@ def test_failover(redis_client, deployment, signum, limit):
         assert victim.proc.returncode == 0, victim.log()[-3000:]
     # The survivor keeps running exactly one copy.
     assert len(records) == 2
+
+
+class _ScratchRedis:
+    """A redis-server of the test's own, to kill and start again on the
+    same port."""
+
+    def __init__(self, folder):
+        from gwcelery.deployment import find_redis_server
+        self.binary = find_redis_server()
+        self.folder = folder
+        self.port = free_port()
+        self.url = f'redis://127.0.0.1:{self.port}/0'
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [self.binary, '--port', str(self.port), '--bind', '127.0.0.1',
+             '--dir', str(self.folder), '--save', '', '--appendonly', 'no'],
+            stdout=open(self.folder / 'redis.log', 'a'),
+            stderr=subprocess.STDOUT)
+        wait_for(lambda: listening('127.0.0.1', self.port), timeout=20,
+                 what='the scratch redis-server')
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def patient(tmp_path, start_worker, start_beat):
+    """A worker and beat on a Redis of their own, running
+    :func:`tests.patient_tasks.patient_heartbeat`, which never stops for
+    a Redis error."""
+    import redis as redis_module
+
+    from tests.patient_tasks import PATIENT_RUNS_KEY
+    scratch = _ScratchRedis(tmp_path)
+    scratch.start()
+    env = {'CELERY_BROKER_URL': scratch.url,
+           'CELERY_RESULT_BACKEND': scratch.url,
+           'GWCELERY_TEST_LVALERT_URL': scratch.url,
+           'CELERY_CONFIG_MODULE': 'tests.fixtures.patient_conf'}
+    # Their readiness shows in their logs: the test's own app, which
+    # start_worker pings through, is on the session's Redis.
+    worker = start_worker('patient', 'celery', '-c', '4', env=env,
+                          wait=False)
+    wait_for(lambda: 'ready.' in worker.log(), timeout=90,
+             what='the worker to start')
+    start_beat(env=env)
+    client = redis_module.Redis.from_url(scratch.url)
+    wait_for(lambda: client.hlen(PATIENT_RUNS_KEY), timeout=60,
+             what='the patient eternal task to start')
+    client.close()
+    yield scratch, worker
+    scratch.kill()
+
+
+def _asked_again(worker):
+    return 'Could not ask eternal task' in worker.log()
+
+
+def test_shutdown_waits_for_redis_to_ask_eternal_tasks_to_stop(patient):
+    """Redis gone when the worker shuts down, back soon after: the worker
+    asks the eternal task to stop once it can, and exits cleanly."""
+    scratch, worker = patient
+    scratch.kill()
+    worker.signal(signal.SIGTERM)
+    wait_for(lambda: _asked_again(worker), timeout=30,
+             what='the worker to report that it cannot ask yet')
+    scratch.start()
+    worker.proc.wait(60)
+    log = worker.log()
+    assert 'trying again' in log
+    assert 'killing its pool process' not in log, log[-3000:]
+
+
+def test_shutdown_kills_an_eternal_task_it_cannot_ask(patient):
+    """Redis gone for good: after the lock's time to live the worker
+    kills the eternal task's pool process instead of waiting for it forever."""
+    scratch, worker = patient
+    scratch.kill()
+    began = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    worker.proc.wait(90)
+    took = time.monotonic() - began
+    log = worker.log()
+    assert 'patient_heartbeat' in log and 'killing its pool process' in log, log[-3000:]
+    # Not before the time to live of tests.fixtures.patient_conf (10 s).
+    assert took >= 10.0, log[-3000:]
