@@ -43,7 +43,9 @@ Recovery after an outage
     1,000 per node) are kept in the broker's Redis, so this also works
     across restarts of the listener process. The first time a node is
     read, the items already on it are marked seen without being delivered:
-    they predate this deployment. What is recovered is bounded by the
+    they predate this deployment; but a node that did not exist when the
+    listener first tried to subscribe has all its items delivered once it
+    appears. What is recovered is bounded by the
     server: prosody keeps the last ``pubsub_max_items`` items of a node,
     and a node created with prosody's defaults keeps 20.
 Order
