@@ -88,11 +88,14 @@ class Publisher:
         Server, credentials (of a user allowed to create nodes and
         publish), ``timeout`` (seconds to wait for the connection and for
         each publication) and ``node_max_items``.
-    max_backoff : float
-        Longest pause between reconnection attempts (seconds).
+    max_backoff : float, optional
+        Longest pause between reconnection attempts (seconds); by default
+        the transport's.
     """
 
-    def __init__(self, transport, max_backoff=5.0):
+    def __init__(self, transport, max_backoff=None):
+        if max_backoff is None:
+            max_backoff = transport.max_backoff
         self.timeout = transport.timeout
         self.node_max_items = transport.node_max_items
         self._thread = LoopThread('lvalert-publisher').start()
