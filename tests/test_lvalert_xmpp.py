@@ -324,3 +324,30 @@ def test_xmpp_server_refuses_entity_declarations(prosody):
             data += chunk
     assert b'<not-well-formed' in data
     assert b'aaaaaaaa' not in data
+
+
+def test_xmpp_items_of_a_node_created_after_the_listener_are_delivered(
+        prosody):
+    """A node that does not exist when the listener starts (the first
+    event of a pipeline on a fresh server) is subscribed to once it
+    appears, and the items published on it meanwhile are delivered, not
+    skipped as older than the listener."""
+    import uuid
+    node = f'born-late-{uuid.uuid4().hex[:8]}'
+    got = []
+    listener = _listener(prosody)
+    listener.resubscribe_interval = 0.5
+    stop, thread = _listen_in_thread(
+        listener, [node], lambda n, item_id, text: got.append(item_id))
+    try:
+        assert listener.ready.wait(20)
+        with _publisher(prosody) as publisher:
+            ids = [publisher.publish(node, {'uid': f'G{i}'})
+                   for i in range(2)]
+        wait_for(lambda: len(got) >= 2, timeout=20,
+                 what='the items of the new node')
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
+    assert got == ids

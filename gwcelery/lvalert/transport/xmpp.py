@@ -36,14 +36,19 @@ Delivery
     or recovered twice) are dropped by item id.
 Recovery after an outage
     When the connection drops the listener reconnects after 0.5 s, then
-    with growing intervals capped at ``max_backoff`` (10 s), for as long as
-    it runs. At every session start it fetches the newest
+    with growing intervals capped at ``max_backoff`` (3 s), for as long as
+    it runs, and the publisher likewise: a restarted server has its
+    clients back within about three seconds of answering again (alerts
+    wait that long), at the cost of a connection attempt every three
+    seconds while it is down. At every session start it fetches the newest
     ``fetch_max_items`` (100) items the server keeps on each node and
     delivers those it has not seen. The ids of delivered items (the last
     1,000 per node) are kept in the broker's Redis, so this also works
     across restarts of the listener process. The first time a node is
     read, the items already on it are marked seen without being delivered:
-    they predate this deployment. What is recovered is bounded by the
+    they predate this deployment; but a node that did not exist when the
+    listener first tried to subscribe has all its items delivered once it
+    appears. What is recovered is bounded by the
     server: prosody keeps the last ``pubsub_max_items`` items of a node,
     and a node created with prosody's defaults keeps 20.
 Order
@@ -85,7 +90,8 @@ class XMPPTransport(Transport):
         (the most the server allows), a number, or ``None`` for the
         server's default (see :data:`~gwcelery.conf.lvalert_node_max_items`).
     max_backoff : float
-        Listener: longest pause between reconnection attempts (seconds).
+        Listener and publisher: longest pause between reconnection
+        attempts (seconds).
     fetch_max_items : int
         Listener: items fetched per node at each session start.
 
@@ -102,7 +108,7 @@ class XMPPTransport(Transport):
     """Seconds between attempts to subscribe to nodes that were missing."""
 
     def __init__(self, server, username=None, password=None, *, seen=None,
-                 timeout=30.0, node_max_items='max', max_backoff=10.0,
+                 timeout=30.0, node_max_items='max', max_backoff=3.0,
                  fetch_max_items=100):
         super().__init__(server)
         if server.username:

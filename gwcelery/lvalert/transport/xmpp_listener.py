@@ -103,6 +103,12 @@ class _ListenerClient(BackoffMixin, LVAlertClient):
                 log.info('Subscribed to LVAlert node %s', node)
             except IqError as e:
                 self.missing.add(node)
+                if (condition(e) == 'item-not-found'
+                        and not self.listener.seen.has_baseline(node)):
+                    # The node does not exist yet: whatever it will hold
+                    # was published after this listener wanted it, so none
+                    # of it may be skipped as older than the listener.
+                    self.listener.seen.set_baseline(node, [])
                 # Warn once per node; the retries every few seconds would
                 # otherwise flood the log while a node does not exist.
                 level = (logging.DEBUG if node in self.warned

@@ -38,10 +38,24 @@ class _PublisherClient(BackoffMixin, slixmpp.ClientXMPP):
         self.add_event_handler('session_start', self._on_session)
         self.add_event_handler('disconnected', self._on_disconnected)
         self.add_event_handler('failed_all_auth', self._on_failed_auth)
+        self.add_event_handler('connection_failed', self._on_failed)
+        self.offline_since = None
 
     def _on_session(self, event):
-        log.info('LVAlert publisher connected as %s', self.boundjid.bare)
+        if self.offline_since is None:
+            log.info('LVAlert publisher connected as %s', self.boundjid.bare)
+        else:
+            log.warning('LVAlert publisher connected again as %s after %.1f '
+                        's away', self.boundjid.bare,
+                        self.loop.time() - self.offline_since)
+            self.offline_since = None
         self.online.set()
+
+    def _on_failed(self, error):
+        # One line per attempt: the back-off spaces them out (up to
+        # max_backoff), so an outage makes a few lines, not a flood.
+        log.warning('LVAlert publisher cannot connect to %s:%s: %s; '
+                    'retrying', *self.address, error)
 
     def _on_failed_auth(self, event):
         log.error('LVAlert server %s refused the publisher credentials of '
@@ -54,6 +68,8 @@ class _PublisherClient(BackoffMixin, slixmpp.ClientXMPP):
             if not waiter.done():
                 waiter.set_result(reason)
         if not self.stopping:
+            if self.offline_since is None:
+                self.offline_since = self.loop.time()
             log.warning('LVAlert publisher disconnected (%s); reconnecting',
                         reason)
             self.loop.call_later(0.5, self._reconnect)
@@ -72,11 +88,14 @@ class Publisher:
         Server, credentials (of a user allowed to create nodes and
         publish), ``timeout`` (seconds to wait for the connection and for
         each publication) and ``node_max_items``.
-    max_backoff : float
-        Longest pause between reconnection attempts (seconds).
+    max_backoff : float, optional
+        Longest pause between reconnection attempts (seconds); by default
+        the transport's.
     """
 
-    def __init__(self, transport, max_backoff=5.0):
+    def __init__(self, transport, max_backoff=None):
+        if max_backoff is None:
+            max_backoff = transport.max_backoff
         self.timeout = transport.timeout
         self.node_max_items = transport.node_max_items
         self._thread = LoopThread('lvalert-publisher').start()
