@@ -441,7 +441,7 @@ class IntakeTask(app.Task):
     already on its way to take the alert (then the returned result is
     never fulfilled; handlers' results are not kept anyway).
 
-    Running it in place (:meth:`apply`, which is what eager mode and an
+    Running it in place (``apply``, which is what eager mode and an
     eager group call) appends the alert too, then runs the pass at once.
     """
 
