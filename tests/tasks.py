@@ -50,3 +50,15 @@ def record(key, value):
     client = redis.Redis.from_url(app.conf.broker_url)
     client.rpush(key, value)
     client.close()
+
+
+@app.task(shared=False, acks_late=True, reject_on_worker_lost=True)
+def long_first_run(key, seconds):
+    """Append the time to the Redis list ``key``; on the first run only,
+    then take ``seconds`` (a long task, for a worker to be killed in)."""
+    client = redis.Redis.from_url(app.conf.broker_url)
+    runs = client.rpush(key, time.time())
+    client.close()
+    if runs == 1:
+        time.sleep(seconds)
+    return runs

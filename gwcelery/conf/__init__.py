@@ -74,6 +74,16 @@ several, while priorities order the messages within them. The volume
 rendering (:func:`gwcelery.tasks.skymaps.plot_volume`) is sent with
 priority 9, behind localizations on the ``openmp`` queue."""
 
+redelivery_sole_consumer_queues = ('openmp', 'superevent', 'exttrig',
+                                   'voevent')
+"""Queues that one worker alone consumes in the deployment (the local one
+and the HTCondor one alike). When a worker of one of them starts, the
+unacknowledged messages of that queue delivered before it started are put
+back at once instead of after ``visibility_timeout``
+(:mod:`gwcelery.redelivery`): a localization whose worker was SIGKILLed
+starts again within seconds. Leave out a queue that several workers
+consume."""
+
 worker_proc_alive_timeout = 30.0
 """Seconds a new pool process may take to start (importing ligo.skymap
 and lalsuite is slow on a busy machine)."""

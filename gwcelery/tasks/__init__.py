@@ -3,6 +3,7 @@
 Importing this package registers every task with :data:`gwcelery.app`;
 workers and beat import it through the application's ``include`` list.
 """
+from .. import redelivery  # noqa: F401  (a worker start-up step)
 from . import core  # noqa: F401
 from . import gracedb  # noqa: F401
 from . import gcn, voevent  # noqa: F401
