@@ -63,8 +63,7 @@ PIPELINES = ('gstlal', 'pycbc', 'spiir', 'mbtaonline')
 #: superevent_far_threshold), far above the threshold of a notice.
 SYNTHETIC_FAR = 1e-5
 
-QUICK = {'rounds': 1, 'gap': 4.0, 'baseline': 12.0, 'visibility_timeout': 30.0,
-         'settle_timeout': 240.0}
+QUICK = {'rounds': 1, 'gap': 4.0, 'baseline': 12.0, 'settle_timeout': 240.0}
 
 
 class Deployment:
@@ -513,9 +512,11 @@ def main():
                         help='seconds between synthetic clusters')
     parser.add_argument('--notice-period', type=float, default=3.0,
                         help='seconds between GCN notices')
-    parser.add_argument('--visibility-timeout', type=float, default=60.0,
+    parser.add_argument('--visibility-timeout', type=float, default=600.0,
                         help="Redis visibility timeout of the deployment "
-                             "(when a killed worker's task comes back)")
+                             "(when a killed worker's task comes back, "
+                             "unless its queue's worker hands it back; "
+                             "default: gwcelery's)")
     parser.add_argument('--settle-timeout', type=float, default=600.0,
                         help='seconds to wait for everything to settle')
     parser.add_argument('--seed', type=int, default=1)
