@@ -83,7 +83,10 @@ class _AbortEternalTasks(bootsteps.StartStopStep):
     process of a task that still could not be asked is killed (SIGKILL:
     a pool process that supervises a child, as
     :class:`EternalProcessTask` does, outlives SIGTERM; the child dies with
-    it).
+    it). Celery's pool can then block reading what a killed process left
+    half-written in its result pipe, so a worker that had to kill one
+    exits at once if it is still shutting down :attr:`GRACE` seconds
+    later.
     """
 
     requires = {'celery.worker.components:Pool'}
@@ -91,13 +94,34 @@ class _AbortEternalTasks(bootsteps.StartStopStep):
     #: Seconds between two attempts to ask a task to stop.
     RETRY_INTERVAL = 0.5
 
+    #: Seconds the rest of the shutdown may take once a pool process had to
+    #: be killed, before the worker exits at once: Celery's prefork pool
+    #: can block for ever reading what a killed process left half-written
+    #: in its result pipe.
+    GRACE = 30.0
+
     def stop(self, worker):
         deadline = time.monotonic() + float(worker.app.conf.eternal_lock_ttl)
+        killed = False
         for request in list(worker.state.active_requests):
             if isinstance(request.task, EternalTask):
                 log.info('Asking eternal task %s[%s] to stop',
                          request.task.name, request.task_id)
-                self._abort(worker, request, deadline)
+                killed |= not self._abort(worker, request, deadline)
+        if killed:
+            threading.Thread(target=self._exit_after, args=(self.GRACE,),
+                             name='shutdown-deadline', daemon=True).start()
+
+    @staticmethod
+    def _exit_after(seconds):
+        time.sleep(seconds)
+        # Still here: the pool's shutdown is stuck. Exiting lets the
+        # process supervisor start a fresh worker; tasks acknowledged late
+        # come back as after any kill.
+        log.critical('Worker still shutting down %.0f s after killing the '
+                     'pool process of an eternal task; exiting now', seconds)
+        logging.shutdown()
+        os._exit(1)
 
     def _abort(self, worker, request, deadline):
         warned = False
@@ -105,14 +129,15 @@ class _AbortEternalTasks(bootsteps.StartStopStep):
             try:
                 AbortableAsyncResult(
                     request.task_id, app=worker.app).abort()
-                return
+                return True
             except Exception as e:  # the backend's errors are its own
                 if time.monotonic() >= deadline:
                     log.error('Could not ask eternal task %s[%s] to stop '
-                              '(%s: %s); killing its pool process', request.task.name,
-                              request.task_id, type(e).__name__, e)
+                              '(%s: %s); killing its pool process',
+                              request.task.name, request.task_id,
+                              type(e).__name__, e)
                     self._terminate(worker, request)
-                    return
+                    return False
                 if not warned:
                     log.warning('Could not ask eternal task %s[%s] to stop '
                                 '(%s: %s); trying again', request.task.name,
