@@ -25,8 +25,11 @@ divided by the batch's alerts) and the number of batches, from the
 manager's ``Batch of … GraceDb requests`` log lines.
 
 Baseline, same run, same uploads: a handler that only notes its start time,
-registered on the same nodes and run by the general worker — the cost of
-GraceDb → LVAlert → listener → Celery alone. Results are printed and
+registered on the same nodes and run by a worker of its own, as the
+manager is — the cost of GraceDb → LVAlert → listener → Celery alone. The
+general worker runs the orchestrator's handlers for the same events, as in
+the deployment, and takes its share of the cores (``--hold-orchestrator``
+holds them, and RAVEN's, to measure without). Results are printed and
 written as JSON (``--output``).
 """
 import argparse
@@ -66,14 +69,17 @@ class System(Processes):
         module ``conf`` (with more environment variables ``env``)."""
         self.gracedb_over_redis(conf, **env)
 
-    def start_all(self):
-        self.start_gracedb()
+    def start_all(self, hold_orchestrator=False):
+        self.start_gracedb(GWCELERY_BENCH_HOLD_ORCHESTRATOR=(
+            '1' if hold_orchestrator else ''))
         from gwcelery import app
         self.worker(app, 'general', 'celery', '-c', '4')
         self.gwcelery('beat', 'beat', '-l', 'info',
                       '-s', str(self.folder / 'beat-schedule'))
         self.worker(app, 'superevent', 'superevent', '-c', '1',
                     '--prefetch-multiplier', '1')
+        from benchmarks.superevents_handlers import QUEUE
+        self.worker(app, 'baseline', QUEUE, '-c', '1')
         from gwcelery.tasks.superevents import NODES
         self.wait_listening(NODES)
 
@@ -87,9 +93,7 @@ class System(Processes):
 
     def wait_handled(self, ids, what):
         """Wait until the superevent handler and the baseline handler have
-        both seen every event of ``ids`` (the general worker that runs the
-        baseline also runs the CBC pipeline's handler and classification,
-        so it may finish later)."""
+        both seen every event of ``ids``."""
         wait_for(lambda: set(ids) <= set(self.handled_times())
                  and set(ids) <= set(self.baseline_times()), timeout=300,
                  interval=0.2, what=f'{what} to be handled')
@@ -238,6 +242,10 @@ def main():
     parser.add_argument('--threads', type=int, default=8,
                         help='concurrent uploads')
     parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--hold-orchestrator', action='store_true',
+                        help="hold the orchestrator's and RAVEN's handlers "
+                             'on a queue no worker reads, to measure the '
+                             'manager without their share of the cores')
     args = parse_args(parser, 'superevents', QUICK)
     run = Run('superevents', args)
     rng = random.Random(args.seed)
@@ -245,7 +253,7 @@ def main():
     system = System('superevents')
     uploader = None
     try:
-        system.start_all()
+        system.start_all(args.hold_orchestrator)
         uploader = Uploader(system.gracedb_url, args.threads)
         results = {'burst': burst(system, uploader, args.burst,
                                   args.burst_window, rng)}
