@@ -318,10 +318,16 @@ class Candidates:
         self.uploaded = []
 
     def upload(self, why):
+        from gwcelery.mock_events import SIDEREAL_DAY
         from gwcelery.tasks.first2years import gps_now, make_uploads
-        entry = self.bank[len(self.uploaded) % len(self.bank)]
-        # One pipeline: no near copy, so no random numbers are drawn.
-        [(_, coinc)], psd = make_uploads(entry, gps_now(), None, ['gstlal'])
+        cycle, index = divmod(len(self.uploaded), len(self.bank))
+        entry = self.bank[index]
+        # Moved to now by whole sidereal days, a bank event lands at the
+        # same time each time: one more day back for each round through
+        # the bank, so that it makes a superevent of its own. One pipeline:
+        # no near copy, so no random numbers are drawn.
+        [(_, coinc)], psd = make_uploads(
+            entry, gps_now() - cycle * SIDEREAL_DAY, None, ['gstlal'])
         client = _gracedb(self.deployment.gracedb_url)
         sent = time.time()
         graceid = _persist(lambda: client.create_event(

@@ -138,3 +138,28 @@ def test_concurrent_writers_lose_no_stage(redis_client, gracedb):
     for thread in threads:
         thread.join()
     assert _written(gracedb, sid) == sorted(names)
+
+
+def test_a_snapshot_already_uploaded_is_not_uploaded_again(
+        redis_client, gracedb, monkeypatch):
+    """A stage recorded after the writer read the revision and before its
+    snapshot: the snapshot holds it, the revision moved, and the writer's
+    next round finds the same document: one version, not two alike."""
+    sid = _superevent(gracedb)
+    timeline.record(sid, 'first')
+    revision = timeline.revision
+    recorded = []
+
+    def revision_then_a_stage(superevent_id):
+        seen = revision(superevent_id)
+        if not recorded:
+            recorded.append(timeline.record(sid, 'second'))
+        return seen
+
+    monkeypatch.setattr(timeline, 'revision', revision_then_a_stage)
+    _write(sid)
+    assert recorded == [True]
+    assert _written(gracedb, sid) == ['first', 'second']
+    versions = [entry for entry in gracedb.logs(sid).json()['log']
+                if entry['filename'] == timeline.FILENAME]
+    assert len(versions) == 1, versions

@@ -21,6 +21,7 @@ own, which finds the claim free. A writer killed while holding it comes
 back (acknowledged late) with its task id and takes it again; another
 finds it free once the lease has passed.
 """
+import hashlib
 import json
 import logging
 
@@ -40,6 +41,9 @@ DELAY = 1.0
 
 _WRITTEN = 'gwcelery:timeline-written:'
 
+# SHA-256 of the last timeline.json uploaded, per superevent.
+_DIGEST = 'gwcelery:timeline-digest:'
+
 #: Name of the writer's claim (:mod:`gwcelery.claims`).
 _WRITER = 'timeline-writer'
 
@@ -53,11 +57,23 @@ def note(superevent_id, stage, detail='', when=None):
     return new
 
 
-def _upload(superevent_id):
+def _upload(superevent_id, client):
+    """Upload the timeline as it stands, unless its stages are exactly
+    those of the last version uploaded: a stage recorded between the
+    writer's reading of the revision and its snapshot is in the snapshot
+    already, and the writer's next round would otherwise upload the same
+    stages again."""
     doc = timeline.assemble(superevent_id)
+    # The stages, not the document, whose "written" time always differs.
+    digest = hashlib.sha256(json.dumps(
+        doc['stages'], sort_keys=True).encode()).hexdigest()
+    last = client.get(_DIGEST + superevent_id)
+    if last is not None and last.decode() == digest:
+        return
     gracedb.upload(json.dumps(doc, indent=1).encode(), timeline.FILENAME,
                    superevent_id,
                    f'Latency timeline ({len(doc["stages"])} stages)')
+    client.set(_DIGEST + superevent_id, digest, ex=timeline.TTL)
 
 
 @app.task(bind=True, shared=False, acks_late=True, reject_on_worker_lost=True,
@@ -76,7 +92,7 @@ def write(self, superevent_id):
         written = client.get(_WRITTEN + superevent_id)
         if written is None or written.decode() != seen:
             try:
-                _upload(superevent_id)
+                _upload(superevent_id, client)
             except Exception as exc:
                 if gracedb.is_transient(exc):
                     # Keep the claim: the retry has this task's id.
