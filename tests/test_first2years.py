@@ -75,10 +75,17 @@ def test_beat_uploads_a_candidate_that_becomes_one_superevent(
     assert superevent['category'] == 'MDC'
     assert sorted(superevent['gw_events']) == sorted(e['graceid']
                                                      for e in group)
-    # Each copy has its PSD, uploaded after it as psd.xml.gz.
+    # Each copy gets its PSD, uploaded after it as psd.xml.gz (by a task of
+    # its own, which may still be on its way once the superevent exists).
+    def files_with_psd(graceid):
+        files = gracedb.files(graceid).json()
+        return files if 'psd.xml.gz' in files else None
+
     for event in group:
-        files = gracedb.files(event['graceid']).json()
-        assert 'psd.xml.gz' in files and 'coinc.xml' in files
+        files = wait_for(lambda: files_with_psd(event['graceid']),
+                         timeout=30, interval=0.2,
+                         what=f'the PSD of {event["graceid"]}')
+        assert 'coinc.xml' in files
 
     # The mock advocate judges the superevent.
     labels = wait_for(
