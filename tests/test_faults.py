@@ -213,7 +213,12 @@ def test_xmpp_server_restart_leaves_every_event_in_one_superevent(
                  what='the stream to get going')
         restart['stopped'] = time.monotonic()
         prosody.stop()
-        time.sleep(4.0)  # the outage itself
+        # The outage lasts until the publisher has noticed it and the
+        # stream has uploaded three clusters into it (about 4.5 s).
+        during = len(stream.clusters)
+        wait_for(lambda: 'LVAlert publisher disconnected' in
+                 stack.gracedb.log() and len(stream.clusters) >= during + 3,
+                 timeout=60, what='uploads during the outage')
         prosody.start()
         restart['started'] = time.monotonic()
         wait_for(lambda: 'LVAlert session 2 started' in stack.general_log(),
