@@ -31,6 +31,7 @@ baseline, same run). Results are printed and written as one JSON record
 import argparse
 import collections
 import json
+import logging
 import os
 import random
 import signal
@@ -145,13 +146,13 @@ class Deployment:
 
 class Subscriber:
     """pygcn's client subscribed to the broadcaster, in a thread: every
-    notice received, with the time."""
+    notice received, with the time. Not the tests' ``PygcnClient``, which
+    records into Redis: the Redis here is one of the programs killed."""
 
     def __init__(self, port):
         import gcn
         self.received = []
         self.lock = threading.Lock()
-        import logging
         quiet = logging.getLogger('chaos.pygcn')
         quiet.setLevel(logging.CRITICAL + 1)
         threading.Thread(target=gcn.listen, daemon=True, kwargs=dict(
@@ -430,7 +431,7 @@ def check(deployment, stream, candidates, subscriber):
         'member_mismatch': mismatched, 'clusters_split': split,
         'superevents_shared_by_clusters': shared}
 
-    externals = [e for e in client.events(query='group: External')]
+    externals = list(client.events(query='group: External'))
     counts = {t: len(list(client.events(query=_trigger_query(t))))
               for t in stream.triggers}
     checks['every_trigger_one_external_event'] = {
