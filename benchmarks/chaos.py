@@ -540,6 +540,10 @@ def main():
                         args.seed)
         candidates = Candidates(deployment, subscriber)
         client = _gracedb(deployment.gracedb_url)
+        # Imported here, once: the stream's thread and this one both need
+        # astropy.time, and two threads importing astropy at once can
+        # break its import (KeyError in astropy.units).
+        import astropy.time  # noqa: F401
         started = time.time()
         stream.start()
         candidates.upload('baseline')
