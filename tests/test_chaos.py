@@ -9,6 +9,7 @@ it once and asserts each of its checks and its report, kill by kill.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -19,7 +20,14 @@ from benchmarks.common import check_layout
 
 from .conftest import ROOT
 
-pytestmark = pytest.mark.slow
+#: Seconds the script may take: about two minutes on an idle 2-core
+#: machine, and several times that beside the rest of the suite on a busy
+#: one (three real localizations, nine kills and restarts).
+SCRIPT_TIMEOUT = 900
+
+# pytest-timeout counts the module fixture's run against the first test:
+# leave the script's own timeout room to report what it had printed.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(SCRIPT_TIMEOUT + 60)]
 
 
 @pytest.fixture(scope='module')
@@ -32,11 +40,24 @@ def report(tmp_path_factory):
     env['TMPDIR'] = str(folder)  # its state folder and logs stay here
     log = folder / 'chaos.log'
     with open(log, 'w') as out:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, str(ROOT / 'benchmarks' / 'chaos.py'), '--quick',
              '--output', str(output)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder,
-            timeout=1200)
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder)
+        try:
+            proc.wait(SCRIPT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # SIGINT, not SIGKILL: the script then stops its deployment
+            # (supervisor and every program) before it exits.
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            pytest.fail(f'benchmarks/chaos.py --quick took more than '
+                        f'{SCRIPT_TIMEOUT} s; it printed:\n'
+                        + log.read_text(errors='replace')[-5000:])
     text = log.read_text(errors='replace')
     assert output.exists(), text[-5000:]
     record = json.loads(output.read_text())
