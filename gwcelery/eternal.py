@@ -16,49 +16,67 @@ exits at once, so a message that sat in a queue while another copy started
 never runs beside it. If the running copy ever loses its lock (its renewals
 could not reach Redis for a whole time to live), it stops itself, because
 another copy may be starting.
+
+A lock whose holder was killed would still keep the task down for up to a
+time to live. So the running copy also records, beside its lock, which
+process holds it (host, pid and the process's start time), and every worker
+that starts frees the locks held by processes of its own host that no longer
+exist (:func:`free_locks_of_dead_holders`): a worker restarted by its
+supervisor after a SIGKILL gets its listeners back as soon as it is up.
 """
+import json
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 
 import billiard
-from celery import bootsteps
+from celery import bootsteps, signals
 from celery.contrib.abortable import AbortableAsyncResult
 from celery.utils.log import get_task_logger
 from celery_eternal import EternalTask as _CeleryEternalTask
 from celery_singleton.backends.redis import RedisBackend
 from redis.exceptions import RedisError
 
-__all__ = ('EternalTask', 'EternalProcessTask')
+__all__ = ('EternalTask', 'EternalProcessTask', 'HOLDER_PREFIX',
+           'free_locks_of_dead_holders')
 
 log = get_task_logger(__name__)
 
 # Lock backends by Redis URL, shared by the eternal tasks of a process.
 _lock_backends = {}
 
-# Take the lock if it is free or already ours; give it a time to live.
+#: Prefix of the Redis key, beside each lock, that records which process
+#: holds it (see :func:`free_locks_of_dead_holders`).
+HOLDER_PREFIX = 'gwcelery:eternal-holder:'
+
+# KEYS: the lock, its holder record. Take the lock if it is free or already
+# ours, give it a time to live, and record who holds it.
 _CLAIM = """
 local holder = redis.call('GET', KEYS[1])
 if holder == false or holder == ARGV[1] then
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
     return 1
 end
 return 0
 """
 
-# Extend the lock's life only while we still hold it.
+# Extend the lock's life (and its record's) only while we still hold it.
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[2], ARGV[2])
     return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 """
 
-# Delete the lock only if we hold it: never someone else's.
+# Delete the lock only if it is the given task's: never someone else's.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('DEL', KEYS[2])
     return redis.call('DEL', KEYS[1])
 end
 return 0
@@ -248,9 +266,10 @@ class EternalTask(_CeleryEternalTask):
     def _lock_ttl_ms(self):
         return int(self._get_app().conf.eternal_lock_ttl * 1000)
 
-    def _lock_script(self, script, lock, task_id, ttl_ms=0):
+    def _lock_script(self, script, lock, task_id, ttl_ms=0, record=''):
         redis = self.singleton_backend.redis
-        return redis.eval(script, 1, lock, task_id, int(ttl_ms))
+        return redis.eval(script, 2, lock, HOLDER_PREFIX + lock, task_id,
+                          int(ttl_ms), record)
 
     def release_lock(self, task_args=None, task_kwargs=None):
         lock = self.generate_lock(self.name, task_args, task_kwargs)
@@ -279,7 +298,8 @@ class EternalTask(_CeleryEternalTask):
             return super().__call__(*args, **kwargs)
         lock = self.generate_lock(self.name, args, kwargs)
         ttl = self._lock_ttl_ms
-        if not self._lock_script(_CLAIM, lock, task_id, ttl):
+        record = json.dumps(_holder_record(task_id, self.request.hostname))
+        if not self._lock_script(_CLAIM, lock, task_id, ttl, record):
             log.info('%s[%s] is already running elsewhere; this copy exits',
                      self.name, task_id)
             return None
@@ -315,6 +335,133 @@ class EternalTask(_CeleryEternalTask):
         else:
             log.warning('Eternal task %s[%s] returned; beat will start it '
                         'again', self.name, task_id)
+
+
+# -- locks of processes that died ------------------------------------------------
+
+# KEYS: the lock, its holder record; ARGV: the holder's task id and record.
+# Delete both only if they still are that holder's.
+_FREE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] and
+        redis.call('GET', KEYS[2]) == ARGV[2] then
+    redis.call('DEL', KEYS[2])
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def _host_identity():
+    """What tells this host's processes from any other's: the host name, the
+    kernel's boot id (after a reboot, pids start again) and the pid
+    namespace (containers may share a host name, never a namespace)."""
+    parts = [socket.gethostname()]
+    for path, read in (('/proc/sys/kernel/random/boot_id', _read_text),
+                       ('/proc/self/ns/pid', os.readlink)):
+        try:
+            parts.append(read(path).strip())
+        except OSError:
+            parts.append('')
+    return ' '.join(parts)
+
+
+def _read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def _process_state(pid):
+    """``(state, start)`` of a process from ``/proc``: its state letter and
+    its start time in clock ticks since boot; ``('gone', None)`` if there is
+    no such process, ``(None, None)`` where ``/proc`` cannot tell."""
+    try:
+        text = _read_text(f'/proc/{pid}/stat')
+    except FileNotFoundError:
+        return 'gone', None
+    except OSError:
+        return None, None
+    # The command name, in parentheses, may hold spaces: split after it.
+    fields = text.rpartition(')')[2].split()
+    if len(fields) < 20:
+        return None, None
+    return fields[0], fields[19]
+
+
+def _holder_record(task_id, node):
+    """Who holds a lock: this process, on this host."""
+    pid = os.getpid()
+    return {'task_id': task_id, 'node': node, 'host': _host_identity(),
+            'pid': pid, 'start': _process_state(pid)[1]}
+
+
+def _holder_is_dead(record):
+    """Whether a holder record names a process of this host that no longer
+    runs. Records of other hosts are never judged dead: their host's own
+    workers judge them, or the lock expires."""
+    if record.get('host') != _host_identity():
+        return False
+    pid = record.get('pid')
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # a process of another user: it exists
+    state, start = _process_state(pid)
+    if state in ('gone', 'Z', 'X'):
+        return True  # gone, or dead and not yet reaped
+    # The pid was given to a new process since: the holder is gone.
+    return None not in (start, record.get('start')) and \
+        start != record['start']
+
+
+def free_locks_of_dead_holders(app):
+    """Free the lock of every eternal task of ``app`` whose holder was a
+    process of this host that no longer exists.
+
+    Every worker calls this as it starts (on ``worker_ready``), so that a
+    worker restarted after a SIGKILL does not wait for the locks of its
+    former self to expire: beat starts those tasks again within
+    :data:`~gwcelery.conf.eternal_resend_interval`. A lock whose holder
+    still runs, or runs on another host, is left alone.
+
+    Returns
+    -------
+    list of str
+        Names of the tasks whose locks were freed.
+    """
+    freed = []
+    for task in list(app.tasks.values()):
+        if not isinstance(task, EternalTask):
+            continue
+        lock = task.generate_lock(task.name)
+        redis = task.singleton_backend.redis
+        text = redis.get(HOLDER_PREFIX + lock)
+        try:
+            record = json.loads(text) if text is not None else None
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not _holder_is_dead(record):
+            continue
+        if redis.eval(_FREE, 2, lock, HOLDER_PREFIX + lock,
+                      str(record.get('task_id')), text):
+            log.warning('Freed the lock of eternal task %s[%s]: its holder, '
+                        'process %s of worker %s on this host, is gone',
+                        task.name, record.get('task_id'), record.get('pid'),
+                        record.get('node'))
+            freed.append(task.name)
+    return freed
+
+
+@signals.worker_ready.connect
+def _free_locks_on_start(sender, **kwargs):
+    try:
+        free_locks_of_dead_holders(sender.app)
+    except RedisError as e:
+        # They expire within their time to live anyway.
+        log.warning('Could not look for locks of dead eternal tasks: %s', e)
 
 
 def _run_in_child(task, args, kwargs):

@@ -9,6 +9,7 @@ copies' lifetimes never overlap.
 error, checks that a worker whose Redis is gone still shuts down.
 """
 import json
+import os
 import signal
 import subprocess
 import time
@@ -95,6 +96,43 @@ def test_failover(redis_client, deployment, signum, limit):
         assert victim.proc.returncode == 0, victim.log()[-3000:]
     # The survivor keeps running exactly one copy.
     assert len(records) == 2
+
+
+def test_a_restarted_worker_frees_the_locks_of_its_killed_self(
+        redis_client, start_worker, start_beat):
+    """SIGKILL the whole worker (pool included), start it again: it frees
+    the lock its dead pool process held, and beat starts the task again
+    long before the lock's two minutes would have run out."""
+    env = {'CELERY_CONFIG_MODULE': 'tests.fixtures.long_lock_conf'}
+    first_worker = start_worker('eternal-a', 'celery', '-c', '4', env=env)
+    start_beat(env=env)
+    first = wait_for(lambda: runs(redis_client), timeout=30,
+                     what='the eternal task to start')[0]
+    os.killpg(first_worker.pid, signal.SIGKILL)
+    first_worker.proc.wait()
+    killed_at = time.time()
+    second_worker = start_worker('eternal-a', 'celery', '-c', '4', env=env)
+    second = wait_for(
+        lambda: next((r for r in runs(redis_client)
+                      if r['id'] != first['id']), None),
+        timeout=60, what='the task to run again')
+    print(f'running again {second["start"] - killed_at:.2f} s after the kill')
+    log = second_worker.log()
+    assert f'Freed the lock of eternal task tests.tasks.heartbeat' \
+        f'[{first["id"]}]' in log, log[-3000:]
+    assert f'process {first["pid"]} of worker eternal-a@' in log
+    assert_never_overlapping(runs(redis_client))
+
+
+def test_a_worker_leaves_the_locks_of_live_holders_alone(
+        redis_client, deployment, start_worker):
+    """A worker that starts beside one running the task frees nothing, and
+    the task keeps running once."""
+    workers, first = deployment
+    third = start_worker('eternal-c', 'celery', '-c', '4')
+    for worker in (*workers.values(), third):
+        assert 'Freed the lock' not in worker.log()
+    assert [r['id'] for r in runs(redis_client)] == [first['id']]
 
 
 class _ScratchRedis:
