@@ -35,7 +35,6 @@ import time
 import billiard
 from celery import bootsteps, signals
 from celery.contrib.abortable import AbortableAsyncResult
-from celery.utils.log import get_task_logger
 from celery_eternal import EternalTask as _CeleryEternalTask
 from celery_singleton.backends.redis import RedisBackend
 from redis.exceptions import RedisError
@@ -43,7 +42,9 @@ from redis.exceptions import RedisError
 __all__ = ('EternalTask', 'EternalProcessTask', 'HOLDER_PREFIX',
            'free_locks_of_dead_holders')
 
-log = get_task_logger(__name__)
+# A plain logger, not Celery's task logger: the messages name the task and
+# its id themselves, and some are logged by the worker outside any task.
+log = logging.getLogger(__name__)
 
 # Lock backends by Redis URL, shared by the eternal tasks of a process.
 _lock_backends = {}
@@ -469,7 +470,7 @@ def _run_in_child(task, args, kwargs):
     try:
         billiard.util.set_pdeathsig(signal.SIGKILL)
     except OSError:
-        logging.getLogger(__name__).warning('cannot set parent-death signal')
+        log.warning('cannot set parent-death signal')
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
