@@ -374,7 +374,10 @@ def _read_text(path):
 def _process_state(pid):
     """``(state, start)`` of a process from ``/proc``: its state letter and
     its start time in clock ticks since boot; ``('gone', None)`` if there is
-    no such process, ``(None, None)`` where ``/proc`` cannot tell."""
+    no such process, ``(None, None)`` where ``/proc`` cannot tell (or,
+    as on macOS, does not exist)."""
+    if not os.path.exists('/proc/self/stat'):
+        return None, None
     try:
         text = _read_text(f'/proc/{pid}/stat')
     except FileNotFoundError:

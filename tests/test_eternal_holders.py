@@ -101,3 +101,17 @@ def test_freeing_takes_only_a_dead_holders_own_lock(redis_client):
     give('dead', dead)
     assert heartbeat.name in eternal.free_locks_of_dead_holders(app)
     assert redis_client.get(lock) is None and redis_client.get(holder) is None
+
+
+def test_without_proc_only_the_pid_decides(monkeypatch):
+    """Where there is no /proc (macOS), a live pid is never taken for a
+    dead holder, and a gone one still is."""
+    record = _record_of(os.getpid())
+    gone = _record_of(_dead_pid())
+    real_exists = os.path.exists
+    monkeypatch.setattr(eternal.os.path, 'exists', lambda path: False if str(
+        path).startswith('/proc') else real_exists(path))
+    assert eternal._process_state(os.getpid()) == (None, None)
+    assert not eternal._holder_is_dead(dict(record, start=None))
+    assert not eternal._holder_is_dead(record)
+    assert eternal._holder_is_dead(gone)
