@@ -93,7 +93,9 @@ and lalsuite is slow on a busy machine)."""
 eternal_lock_ttl = 10.0
 """Seconds an eternal task's lock lives without renewal. The running task
 renews it every third of this time; when the process holding it dies, the
-lock expires after at most this long and beat starts the task elsewhere."""
+lock expires after at most this long and beat starts the task elsewhere
+(sooner if a worker starts on the dead process's host, which frees the lock
+at once: :func:`gwcelery.eternal.free_locks_of_dead_holders`)."""
 
 eternal_resend_interval = 1.0
 """Seconds between beat's attempts to (re)start each eternal task."""
