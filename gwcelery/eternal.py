@@ -24,6 +24,7 @@ that starts frees the locks held by processes of its own host that no longer
 exist (:func:`free_locks_of_dead_holders`): a worker restarted by its
 supervisor after a SIGKILL gets its listeners back as soon as it is up.
 """
+import functools
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 
 import billiard
 from celery import bootsteps, signals
@@ -40,7 +42,7 @@ from celery_singleton.backends.redis import RedisBackend
 from redis.exceptions import RedisError
 
 __all__ = ('EternalTask', 'EternalProcessTask', 'HOLDER_PREFIX',
-           'free_locks_of_dead_holders')
+           'eternal_tasks', 'free_locks_of_dead_holders')
 
 # A plain logger, not Celery's task logger: the messages name the task and
 # its id themselves, and some are logged by the worker outside any task.
@@ -352,23 +354,28 @@ return 0
 """
 
 
+def eternal_tasks(app):
+    """The eternal tasks registered in ``app`` (its task modules imported),
+    by name."""
+    app.loader.import_default_modules()
+    return sorted((task for task in app.tasks.values()
+                   if isinstance(task, EternalTask)), key=lambda t: t.name)
+
+
+@functools.cache
 def _host_identity():
     """What tells this host's processes from any other's: the host name, the
     kernel's boot id (after a reboot, pids start again) and the pid
     namespace (containers may share a host name, never a namespace)."""
     parts = [socket.gethostname()]
-    for path, read in (('/proc/sys/kernel/random/boot_id', _read_text),
+    for path, read in (('/proc/sys/kernel/random/boot_id',
+                        lambda p: Path(p).read_text()),
                        ('/proc/self/ns/pid', os.readlink)):
         try:
             parts.append(read(path).strip())
         except OSError:
             parts.append('')
     return ' '.join(parts)
-
-
-def _read_text(path):
-    with open(path) as f:
-        return f.read()
 
 
 def _process_state(pid):
@@ -379,7 +386,7 @@ def _process_state(pid):
     if not os.path.exists('/proc/self/stat'):
         return None, None
     try:
-        text = _read_text(f'/proc/{pid}/stat')
+        text = Path(f'/proc/{pid}/stat').read_text()
     except FileNotFoundError:
         return 'gone', None
     except OSError:
@@ -437,9 +444,7 @@ def free_locks_of_dead_holders(app):
         Names of the tasks whose locks were freed.
     """
     freed = []
-    for task in list(app.tasks.values()):
-        if not isinstance(task, EternalTask):
-            continue
+    for task in eternal_tasks(app):
         lock = task.generate_lock(task.name)
         redis = task.singleton_backend.redis
         text = redis.get(HOLDER_PREFIX + lock)

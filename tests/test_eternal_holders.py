@@ -76,7 +76,8 @@ def _dead_pid():
 
 def test_freeing_takes_only_a_dead_holders_own_lock(redis_client):
     """On the real Redis: the lock of a dead holder goes, with its record;
-    a lock that another copy took meanwhile, or whose holder lives, stays."""
+    a lock that another copy took meanwhile, whose holder lives, or whose
+    record is not JSON, stays."""
     import json
 
     from gwcelery import app
@@ -95,6 +96,10 @@ def test_freeing_takes_only_a_dead_holders_own_lock(redis_client):
 
     dead = dict(_record_of(_dead_pid()), task_id='dead')
     give('taken-over', dead)  # the record is stale: another copy holds it
+    assert heartbeat.name not in eternal.free_locks_of_dead_holders(app)
+    assert redis_client.get(lock) == b'taken-over'
+
+    redis_client.set(holder, b'{"task_id": "dead", "pid": ')  # cut short
     assert heartbeat.name not in eternal.free_locks_of_dead_holders(app)
     assert redis_client.get(lock) == b'taken-over'
 

@@ -128,15 +128,9 @@ def check_queues(ctx):
         f'{q} ({len(consumed[q])} worker(s))' for q in sorted(wanted))
 
 
-def _eternal_tasks(app):
-    from ..eternal import EternalTask
-    app.loader.import_default_modules()
-    return sorted((task for task in app.tasks.values()
-                   if isinstance(task, EternalTask)), key=lambda t: t.name)
-
-
 def check_eternal(ctx):
-    tasks = _eternal_tasks(ctx.app)
+    from ..eternal import eternal_tasks
+    tasks = eternal_tasks(ctx.app)
     if not tasks:
         return Status.OK, 'no eternal tasks'
     running = {request.get('id'): worker
