@@ -206,75 +206,100 @@ class Stream:
                         threading.Thread(target=self._watch, daemon=True)]
 
     def start(self):
-        for thread in self.threads:
-            thread.start()
+        """Send a first cluster and notice and look for them once, in the
+        caller's thread, then start the threads that go on.
 
-    def _send(self):
+        Two threads that first import a module at the same moment can
+        break its import (seen here: KeyError in astropy.units, and in
+        xml.sax.expatreader, which sax imports at its first parse). The
+        first round of each thread's work, run here, imports what the
+        stream needs once, in one thread.
+        """
         from gwcelery import mock_events
         from gwcelery.tasks.first2years import GRB_TEMPLATE
         from gwcelery.vtp import feed
         from importlib import resources
         from tests.fixtures.superevents import PIPELINES as NAMES, event_file
-        template = resources.files('gwcelery.data').joinpath(
-            GRB_TEMPLATE).read_bytes()
+        self._make = dict(
+            grb_notice=mock_events.grb_notice, enqueue=feed.enqueue,
+            names=NAMES, event_file=event_file,
+            template=resources.files('gwcelery.data').joinpath(
+                GRB_TEMPLATE).read_bytes())
+        self._gpstime = 1_300_000_000.0
+        self._next_notice = time.monotonic()
         client = _gracedb(self.deployment.gracedb_url)
-        next_notice = time.monotonic()
-        gpstime = 1_300_000_000.0
-        while not self.stop_sending.is_set():
-            gpstime += 1000.0
-            pipelines = self.rng.sample(PIPELINES, self.rng.randint(1, 3))
-            cluster = []
-            for pipeline in pipelines:
-                group, name = NAMES[pipeline]
-                filename, data = event_file(
-                    pipeline, gpstime + self.rng.uniform(-0.01, 0.01),
-                    SYNTHETIC_FAR * self.rng.uniform(0.5, 1.0))
-                graceid = _persist(lambda: client.create_event(
-                    group, name, filename, filecontents=data,
-                    search='AllSky').json()['graceid'])
-                cluster.append(graceid)
-                with self.lock:
-                    self.events[graceid] = {'cluster': len(self.clusters),
-                                            'sent': time.time()}
-            self.clusters.append(cluster)
-            if time.monotonic() >= next_notice:
-                next_notice += self.notice_period
-                trigger = 100_000_000 + len(self.triggers)
-                payload = mock_events.grb_notice(template, gpstime + 0.5,
-                                                 trigger)
-                _persist(lambda: feed.enqueue(self.deployment.redis_url,
-                                              [payload]))
-                with self.lock:
-                    self.triggers[trigger] = {'sent': time.time()}
-            self.stop_sending.wait(self.cluster_period)
+        self._send_round(client)
+        self._watch_round(client)
         client.close()
+        for thread in self.threads:
+            thread.start()
+
+    def _send(self):
+        client = _gracedb(self.deployment.gracedb_url)
+        while not self.stop_sending.wait(self.cluster_period):
+            self._send_round(client)
+        client.close()
+
+    def _send_round(self, client):
+        """Upload one cluster, and a GCN notice when one is due."""
+        make = self._make
+        self._gpstime += 1000.0
+        gpstime = self._gpstime
+        pipelines = self.rng.sample(PIPELINES, self.rng.randint(1, 3))
+        cluster = []
+        for pipeline in pipelines:
+            group, name = make['names'][pipeline]
+            filename, data = make['event_file'](
+                pipeline, gpstime + self.rng.uniform(-0.01, 0.01),
+                SYNTHETIC_FAR * self.rng.uniform(0.5, 1.0))
+            graceid = _persist(lambda: client.create_event(
+                group, name, filename, filecontents=data,
+                search='AllSky').json()['graceid'])
+            cluster.append(graceid)
+            with self.lock:
+                self.events[graceid] = {'cluster': len(self.clusters),
+                                        'sent': time.time()}
+        self.clusters.append(cluster)
+        if time.monotonic() >= self._next_notice:
+            self._next_notice += self.notice_period
+            trigger = 100_000_000 + len(self.triggers)
+            payload = make['grb_notice'](make['template'], gpstime + 0.5,
+                                         trigger)
+            _persist(lambda: make['enqueue'](self.deployment.redis_url,
+                                             [payload]))
+            with self.lock:
+                self.triggers[trigger] = {'sent': time.time()}
 
     def _watch(self):
         client = _gracedb(self.deployment.gracedb_url)
-        while not self.stop_watching.is_set():
-            with self.lock:
-                events = [g for g, e in self.events.items() if 'seen' not in e]
-                triggers = [t for t, e in self.triggers.items()
-                            if 'seen' not in e]
-            for graceid in events:
-                try:
-                    sid = client.event(graceid).json().get('superevent')
-                except Exception:
-                    break
-                if sid:
-                    with self.lock:
-                        self.events[graceid].update(seen=time.time(),
-                                                    superevent=sid)
-            for trigger in triggers:
-                try:
-                    found = list(client.events(query=_trigger_query(trigger)))
-                except Exception:
-                    break
-                if found:
-                    with self.lock:
-                        self.triggers[trigger]['seen'] = time.time()
-            self.stop_watching.wait(0.25)
+        while not self.stop_watching.wait(0.25):
+            self._watch_round(client)
         client.close()
+
+    def _watch_round(self, client):
+        """Note the events now in a superevent and the triggers now an
+        External event."""
+        with self.lock:
+            events = [g for g, e in self.events.items() if 'seen' not in e]
+            triggers = [t for t, e in self.triggers.items()
+                        if 'seen' not in e]
+        for graceid in events:
+            try:
+                sid = client.event(graceid).json().get('superevent')
+            except Exception:
+                break
+            if sid:
+                with self.lock:
+                    self.events[graceid].update(seen=time.time(),
+                                                superevent=sid)
+        for trigger in triggers:
+            try:
+                found = list(client.events(query=_trigger_query(trigger)))
+            except Exception:
+                break
+            if found:
+                with self.lock:
+                    self.triggers[trigger]['seen'] = time.time()
 
     def pending(self):
         with self.lock:
@@ -540,13 +565,11 @@ def main():
                         args.seed)
         candidates = Candidates(deployment, subscriber)
         client = _gracedb(deployment.gracedb_url)
-        # Imported here, once: the stream's thread and this one both need
-        # astropy.time, and two threads importing astropy at once can
-        # break its import (KeyError in astropy.units).
-        import astropy.time  # noqa: F401
+        # The candidate first, in this thread alone (see Stream.start): it
+        # imports what its upload needs before the stream's threads run.
+        candidates.upload('baseline')
         started = time.time()
         stream.start()
-        candidates.upload('baseline')
         wait_for(lambda: time.time() > started + args.baseline
                  and candidates.done(client), timeout=args.settle_timeout,
                  interval=0.5, what='the baseline candidate\'s notice')
